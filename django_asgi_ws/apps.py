@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class DjangoAsgiWsConfig(AppConfig):
+    name = "django_asgi_ws"
+    verbose_name = "WebSockets"
+
+    def ready(self) -> None:
+        from django_asgi_ws import checks
+
+        checks.register_checks()

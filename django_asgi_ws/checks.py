@@ -1,0 +1,95 @@
+"""System checks: misconfiguration surfaces at ``manage.py check``, not at the first connection."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Sequence
+from typing import Any
+
+from asgiref.sync import iscoroutinefunction
+from django.core import checks
+
+from django_asgi_ws.conf import conf
+from django_asgi_ws.routing import iter_routes
+
+
+def register_checks() -> None:
+    checks.register(check_urlconf, checks.Tags.urls)
+    checks.register(check_websocket_library, checks.Tags.compatibility)
+
+
+def check_urlconf(
+    app_configs: Sequence[Any] | None = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    urlconf = conf.WEBSOCKET_URLCONF
+    if not urlconf or not isinstance(urlconf, str):
+        return [
+            checks.Error(
+                f"WEBSOCKET_URLCONF must be the dotted path of a module; it is {urlconf!r}.",
+                hint="Set WEBSOCKET_URLCONF = 'mysite.ws_urls' and define urlpatterns there.",
+                id="django_asgi_ws.E001",
+            )
+        ]
+    try:
+        module = importlib.import_module(urlconf)
+    except Exception as exc:
+        return [
+            checks.Error(
+                f"WEBSOCKET_URLCONF {urlconf!r} cannot be imported: {type(exc).__name__}: {exc}",
+                hint="Check the dotted path and that the module imports cleanly.",
+                id="django_asgi_ws.E002",
+            )
+        ]
+    patterns = getattr(module, "urlpatterns", None)
+    if patterns is None or isinstance(patterns, (str, bytes)) or not hasattr(patterns, "__iter__"):
+        return [
+            checks.Error(
+                f"The WEBSOCKET_URLCONF module {urlconf!r} has no urlpatterns list.",
+                hint="Define urlpatterns = [path(...), ...] in it.",
+                id="django_asgi_ws.E003",
+            )
+        ]
+    errors: list[checks.CheckMessage] = []
+    try:
+        routes = list(iter_routes(list(patterns)))
+    except Exception as exc:
+        return [
+            checks.Error(
+                f"The websocket routes in {urlconf!r} cannot be loaded: "
+                f"{type(exc).__name__}: {exc}",
+                hint="Check the modules named in include().",
+                id="django_asgi_ws.E002",
+            )
+        ]
+    for route, target in routes:
+        if not iscoroutinefunction(target):
+            name = getattr(target, "__qualname__", repr(target))
+            errors.append(
+                checks.Error(
+                    f"The websocket route {route!r} points to {name}, which is not an "
+                    "async function.",
+                    hint="Declare the view with 'async def', or use WebSocketView.as_view().",
+                    obj=target,
+                    id="django_asgi_ws.E004",
+                )
+            )
+    return errors
+
+
+def check_websocket_library(
+    app_configs: Sequence[Any] | None = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """uvicorn without websockets or wsproto serves upgrade requests as plain HTTP."""
+    if importlib.util.find_spec("uvicorn") is None:
+        return []
+    if importlib.util.find_spec("websockets") or importlib.util.find_spec("wsproto"):
+        return []
+    return [
+        checks.Error(
+            "uvicorn is installed without a websocket library, so it would serve "
+            "websocket requests as plain HTTP.",
+            hint="pip install 'uvicorn[standard]' (or the websockets package).",
+            id="django_asgi_ws.E005",
+        )
+    ]

@@ -1,0 +1,333 @@
+"""An in-process websocket client for tests: no server, no sockets, real ASGI."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+from collections.abc import AsyncIterator, Generator, Mapping
+from http.cookies import SimpleCookie
+from importlib import import_module
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.handlers.asgi import ASGIHandler as DjangoASGIHandler
+from django.http import HttpRequest
+
+from django_asgi_ws.asgi_types import ASGIApp, Message
+from django_asgi_ws.handler import ASGIHandler
+from django_asgi_ws.status import CloseCode
+from django_asgi_ws.websocket import WebSocketDisconnect
+
+__all__ = ["WebSocketClient", "WebSocketRefused", "WebSocketSession"]
+
+_APP_FINISHED = {"type": "django_asgi_ws.test.app_finished"}
+
+
+class WebSocketRefused(Exception):
+    """The application refused the handshake; ``status_code`` is the HTTP status."""
+
+    def __init__(self, status_code: int, body: bytes = b"") -> None:
+        super().__init__(f"websocket handshake refused with HTTP {status_code}")
+        self.status_code = status_code
+        self.body = body
+
+
+class WebSocketClient:
+    """Connect to the websocket routes of the project under test, in process.
+
+    Every wait has a timeout (``timeout`` seconds by default), so a test fails
+    instead of hanging. Refusals and close codes are those a real server sends.
+    """
+
+    def __init__(
+        self,
+        application: ASGIApp | None = None,
+        *,
+        timeout: float = 5.0,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self._application = application
+        self.timeout = timeout
+        self.headers = dict(headers or {})
+        self.cookies: SimpleCookie = SimpleCookie()
+
+    @property
+    def application(self) -> ASGIApp:
+        if self._application is None:
+            self._application = ASGIHandler(DjangoASGIHandler())
+        return self._application
+
+    def connect(
+        self,
+        path: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        subprotocols: list[str] | None = None,
+        cookies: Mapping[str, str] | None = None,
+        root_path: str = "",
+        timeout: float | None = None,
+    ) -> _Connecting:
+        """Open a connection; use as ``async with client.connect(path) as ws:``."""
+        session = WebSocketSession(
+            self.application,
+            self._build_scope(path, headers, subprotocols, cookies, root_path),
+            self.timeout if timeout is None else timeout,
+        )
+        return _Connecting(session)
+
+    def force_login(self, user: Any, backend: str | None = None) -> None:
+        """Log *user* in: later connections carry a session cookie for them."""
+        from django.contrib.auth import login
+
+        engine = import_module(settings.SESSION_ENGINE)
+        request = HttpRequest()
+        request.session = engine.SessionStore()
+        if backend is None:
+            backend = getattr(user, "backend", None) or settings.AUTHENTICATION_BACKENDS[0]
+        login(request, user, backend)
+        request.session.save()
+        self.cookies[settings.SESSION_COOKIE_NAME] = request.session.session_key or ""
+
+    async def aforce_login(self, user: Any, backend: str | None = None) -> None:
+        await sync_to_async(self.force_login)(user, backend)
+
+    def _build_scope(
+        self,
+        url: str,
+        headers: Mapping[str, str] | None,
+        subprotocols: list[str] | None,
+        cookies: Mapping[str, str] | None,
+        root_path: str,
+    ) -> dict[str, Any]:
+        parts = urlsplit(url)
+        path = unquote(parts.path) or "/"
+        all_headers = {
+            "host": "testserver",
+            "connection": "Upgrade",
+            "upgrade": "websocket",
+            "sec-websocket-version": "13",
+            "sec-websocket-key": base64.b64encode(os.urandom(16)).decode(),
+        }
+        all_headers.update({name.lower(): value for name, value in self.headers.items()})
+        all_headers.update({name.lower(): value for name, value in (headers or {}).items()})
+        jar = {name: morsel.value for name, morsel in self.cookies.items()}
+        jar.update(cookies or {})
+        if jar:
+            all_headers["cookie"] = "; ".join(f"{name}={value}" for name, value in jar.items())
+        if subprotocols:
+            all_headers["sec-websocket-protocol"] = ", ".join(subprotocols)
+        return {
+            "type": "websocket",
+            "asgi": {"version": "3.0", "spec_version": "2.4"},
+            "http_version": "1.1",
+            "scheme": "ws",
+            "server": ("testserver", 80),
+            "client": ("127.0.0.1", 50000),
+            "root_path": root_path,
+            "path": root_path + path,
+            "raw_path": quote(root_path + path).encode(),
+            "query_string": parts.query.encode(),
+            "headers": [
+                (name.encode("latin-1"), value.encode("latin-1"))
+                for name, value in all_headers.items()
+            ],
+            "subprotocols": list(subprotocols or []),
+            # Advertise denial responses as uvicorn does, so refusals carry a status.
+            "extensions": {"websocket.http.response": {}},
+        }
+
+
+class _Connecting:
+    """``await client.connect(...)`` or ``async with client.connect(...)``."""
+
+    def __init__(self, session: WebSocketSession) -> None:
+        self._session = session
+
+    def __await__(self) -> Generator[Any, None, WebSocketSession]:
+        return self._open().__await__()
+
+    async def _open(self) -> WebSocketSession:
+        await self._session._open()
+        return self._session
+
+    async def __aenter__(self) -> WebSocketSession:
+        return await self._open()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._session.close()
+
+
+class WebSocketSession:
+    """One open test connection, as the client sees it."""
+
+    def __init__(self, application: ASGIApp, scope: dict[str, Any], timeout: float) -> None:
+        self.scope = scope
+        self.timeout = timeout
+        self.subprotocol: str | None = None
+        self.accept_headers: list[tuple[bytes, bytes]] = []
+        self.close_code: int | None = None
+        self.close_reason: str = ""
+        self._application = application
+        self._to_app: asyncio.Queue[Message] = asyncio.Queue()
+        self._from_app: asyncio.Queue[Message] = asyncio.Queue()
+        self._client_closed = False
+        self._task: asyncio.Task[None] | None = None
+
+    # Driving the application ---------------------------------------------------
+
+    async def _open(self) -> None:
+        self._task = asyncio.ensure_future(self._run())
+        await self._to_app.put({"type": "websocket.connect"})
+        message = await self._next(self.timeout)
+        if message["type"] == "websocket.accept":
+            self.subprotocol = message.get("subprotocol")
+            self.accept_headers = list(message.get("headers") or [])
+            return
+        if message["type"] == "websocket.close":
+            await self._finish()
+            raise WebSocketRefused(403)
+        if message["type"] == "websocket.http.response.start":
+            status, body = message["status"], b""
+            while True:
+                part = await self._next(self.timeout)
+                if part["type"] != "websocket.http.response.body":
+                    break
+                body += part.get("body", b"")
+                if not part.get("more_body"):
+                    break
+            await self._finish()
+            raise WebSocketRefused(status, body)
+        raise AssertionError(f"Unexpected message during the handshake: {message!r}")
+
+    async def _run(self) -> None:
+        try:
+            await self._application(self.scope, self._receive_from_client, self._send_to_client)
+        finally:
+            await self._from_app.put(_APP_FINISHED)
+
+    async def _receive_from_client(self) -> Message:
+        return await self._to_app.get()
+
+    async def _send_to_client(self, message: Message) -> None:
+        if self._client_closed and message["type"] == "websocket.send":
+            raise OSError("The client has disconnected.")  # what ASGI servers do
+        await self._from_app.put(message)
+
+    async def _next(self, timeout: float | None) -> Message:
+        wait = self.timeout if timeout is None else timeout
+        try:
+            message = await asyncio.wait_for(self._from_app.get(), wait)
+        except asyncio.TimeoutError:
+            raise TimeoutError(
+                f"The application sent nothing within {wait} s on {self.scope['path']}."
+            ) from None
+        if message is _APP_FINISHED:
+            self._from_app.put_nowait(_APP_FINISHED)  # every later wait ends here too
+            self._raise_app_error()
+            raise AssertionError(
+                f"The application for {self.scope['path']} returned without closing."
+            )
+        return message
+
+    def _raise_app_error(self) -> None:
+        if self._task is not None and self._task.done() and not self._task.cancelled():
+            error = self._task.exception()
+            if error is not None:
+                raise error
+
+    async def _finish(self) -> None:
+        """Wait for the application to return, failing the test if it hangs."""
+        if self._task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), self.timeout)
+        except asyncio.TimeoutError:
+            self._task.cancel()
+            raise TimeoutError(
+                f"The application for {self.scope['path']} did not return within "
+                f"{self.timeout} s after the connection ended."
+            ) from None
+
+    # The client's side -----------------------------------------------------------
+
+    async def send_text(self, data: str) -> None:
+        await self._to_app.put({"type": "websocket.receive", "text": data})
+
+    async def send_bytes(self, data: bytes) -> None:
+        await self._to_app.put({"type": "websocket.receive", "bytes": data})
+
+    async def send_json(self, data: Any) -> None:
+        await self.send_text(json.dumps(data))
+
+    async def receive(self, timeout: float | None = None) -> str | bytes:
+        """The next message; raises WebSocketDisconnect if the server closed instead."""
+        if self.close_code is not None:
+            raise WebSocketDisconnect(self.close_code, self.close_reason)
+        message = await self._next(timeout)
+        if message["type"] == "websocket.send":
+            text = message.get("text")
+            return text if text is not None else message.get("bytes") or b""
+        if message["type"] == "websocket.close":
+            self.close_code = message.get("code", CloseCode.NORMAL_CLOSURE)
+            self.close_reason = message.get("reason") or ""
+            # A real server completes the closing handshake and then tells the app.
+            await self._to_app.put({"type": "websocket.disconnect", "code": self.close_code})
+            raise WebSocketDisconnect(self.close_code, self.close_reason)
+        raise AssertionError(f"Unexpected message from the application: {message!r}")
+
+    async def receive_text(self, timeout: float | None = None) -> str:
+        data = await self.receive(timeout)
+        if not isinstance(data, str):
+            raise AssertionError(f"Expected a text message, got binary {data!r}.")
+        return data
+
+    async def receive_bytes(self, timeout: float | None = None) -> bytes:
+        data = await self.receive(timeout)
+        if not isinstance(data, bytes):
+            raise AssertionError(f"Expected a binary message, got text {data!r}.")
+        return data
+
+    async def receive_json(self, timeout: float | None = None) -> Any:
+        return json.loads(await self.receive(timeout))
+
+    async def receive_nothing(self, timeout: float = 0.1) -> bool:
+        """True if the application sends nothing (message or close) within *timeout*."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._from_app.empty() and loop.time() < deadline:
+            await asyncio.sleep(0.005)
+        return self._from_app.empty()
+
+    async def wait_closed(self, timeout: float | None = None) -> int:
+        """Wait for the server to close the connection and return the close code."""
+        try:
+            data = await self.receive(timeout)
+        except WebSocketDisconnect as exc:
+            return exc.code
+        raise AssertionError(f"Expected the server to close, but it sent {data!r}.")
+
+    async def close(self, code: int = CloseCode.NORMAL_CLOSURE) -> None:
+        """Disconnect as a client would, then wait for the application to return."""
+        if not self._client_closed:
+            self._client_closed = True
+            if self.close_code is None:
+                await self._to_app.put({"type": "websocket.disconnect", "code": code})
+        await self._finish()
+        self._raise_app_error()
+
+    async def __aiter__(self) -> AsyncIterator[str | bytes]:
+        try:
+            while True:
+                yield await self.receive()
+        except WebSocketDisconnect:
+            return

@@ -1,0 +1,326 @@
+"""The object a websocket view talks to: one connection, one ASGI scope."""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import AsyncIterator, Iterable, Mapping
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Literal
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import QueryDict
+from django.http.cookie import parse_cookie
+from django.utils.datastructures import CaseInsensitiveMapping
+
+from django_asgi_ws.status import CloseCode, is_sendable
+
+if TYPE_CHECKING:
+    from django.urls import ResolverMatch
+
+    from django_asgi_ws.asgi_types import Message, Receive, Scope, Send
+
+JSONMode = Literal["text", "binary"]
+
+# RFC 6455 5.5: a control frame carries at most 125 bytes, two of them the code.
+MAX_CLOSE_REASON_BYTES = 123
+
+
+class WebSocketState(enum.Enum):
+    """Where a connection stands, from the application's point of view."""
+
+    CONNECTING = "connecting"  # handshake received, not yet accepted or refused
+    CONNECTED = "connected"  # accepted; messages flow both ways
+    DISCONNECTED = "disconnected"  # closed by either side; nothing more flows
+
+
+class WebSocketDisconnect(Exception):
+    """The connection is over: the client left, or the application closed it."""
+
+    def __init__(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
+        super().__init__(code, reason)
+        self.code = code
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"websocket closed with code {self.code}" + (
+            f": {self.reason}" if self.reason else ""
+        )
+
+
+class WebSocketException(Exception):
+    """Raise from a view to end the connection with *code*.
+
+    Before the handshake is accepted this refuses the connection instead; the
+    close code is then not seen by the client (browsers only see a failed
+    handshake).
+    """
+
+    def __init__(self, code: int, reason: str = "") -> None:
+        _validate_close(code, reason)
+        super().__init__(code, reason)
+        self.code = code
+        self.reason = reason
+
+
+def _validate_close(code: int, reason: str) -> None:
+    if not is_sendable(code):
+        raise ValueError(
+            f"{code} is not a close code an application may send; "
+            "use 1000-1003, 1007-1014 or 3000-4999."
+        )
+    if len(reason.encode()) > MAX_CLOSE_REASON_BYTES:
+        raise ValueError(f"A close reason is at most {MAX_CLOSE_REASON_BYTES} bytes of UTF-8.")
+
+
+class WebSocket:
+    """One websocket connection: request-like attributes plus send and receive.
+
+    Views never build one; the handler does, after the ASGI ``websocket.connect``
+    message arrived and the path resolved.
+    """
+
+    def __init__(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        *,
+        resolver_match: ResolverMatch | None = None,
+        path_info: str | None = None,
+    ) -> None:
+        self.scope = scope
+        self._receive = receive
+        self._send = send
+        self.resolver_match = resolver_match
+        self.state = WebSocketState.CONNECTING
+        self.path_info: str = scope["path"] if path_info is None else path_info
+        self.accepted_subprotocol: str | None = None
+        self.close_code: int | None = None
+        self.close_reason: str = ""
+
+    # Request-like attributes -------------------------------------------------
+
+    @property
+    def path(self) -> str:
+        return str(self.scope["path"])
+
+    @property
+    def client(self) -> tuple[str, int] | None:
+        client = self.scope.get("client")
+        return (client[0], client[1]) if client else None
+
+    @property
+    def subprotocols(self) -> list[str]:
+        """The subprotocols the client offered, in its order of preference."""
+        return list(self.scope.get("subprotocols") or ())
+
+    @property
+    def url_args(self) -> tuple[Any, ...]:
+        return tuple(self.resolver_match.args) if self.resolver_match else ()
+
+    @property
+    def url_kwargs(self) -> dict[str, Any]:
+        return dict(self.resolver_match.kwargs) if self.resolver_match else {}
+
+    @cached_property
+    def headers(self) -> CaseInsensitiveMapping[str]:
+        """Handshake headers, names case-insensitive, repeated ones joined."""
+        joined: dict[str, str] = {}
+        for raw_name, raw_value in self.scope.get("headers") or ():
+            name = raw_name.decode("latin-1").lower()
+            value = raw_value.decode("latin-1")
+            if name in joined:
+                separator = "; " if name == "cookie" else ", "
+                joined[name] = joined[name] + separator + value
+            else:
+                joined[name] = value
+        return CaseInsensitiveMapping(joined)
+
+    @cached_property
+    def GET(self) -> QueryDict:  # noqa: N802 - the name Django's HttpRequest uses
+        query_string = self.scope.get("query_string", b"")
+        if isinstance(query_string, bytes):
+            query_string = query_string.decode("utf-8", errors="replace")
+        return QueryDict(query_string)
+
+    @cached_property
+    def COOKIES(self) -> dict[str, str]:  # noqa: N802 - the name Django's HttpRequest uses
+        return parse_cookie(self.headers.get("cookie", ""))
+
+    # Handshake ---------------------------------------------------------------
+
+    async def accept(
+        self,
+        subprotocol: str | None = None,
+        headers: Mapping[str, str] | Iterable[tuple[str | bytes, str | bytes]] | None = None,
+    ) -> None:
+        """Complete the handshake, optionally choosing one of the offered subprotocols."""
+        if self.state is not WebSocketState.CONNECTING:
+            raise RuntimeError(
+                f"Cannot accept: expected state {WebSocketState.CONNECTING.name}, "
+                f"but the connection is {self.state.name}."
+            )
+        if subprotocol is not None and subprotocol not in self.subprotocols:
+            raise ValueError(
+                f"Cannot accept subprotocol {subprotocol!r}: the client offered "
+                f"{self.subprotocols!r}."
+            )
+        message: dict[str, Any] = {"type": "websocket.accept", "subprotocol": subprotocol}
+        if headers:
+            message["headers"] = _encode_headers(headers)
+        await self._send(message)
+        self.state = WebSocketState.CONNECTED
+        self.accepted_subprotocol = subprotocol
+
+    async def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
+        """Close the connection, or refuse the handshake if not yet accepted.
+
+        Closing a connection that is already closed does nothing.
+        """
+        _validate_close(code, reason)
+        if self.state is WebSocketState.DISCONNECTED:
+            return
+        self.state = WebSocketState.DISCONNECTED
+        self.close_code, self.close_reason = code, reason
+        try:
+            await self._send({"type": "websocket.close", "code": code, "reason": reason})
+        except OSError:
+            pass  # the client left first; closed is closed
+
+    # Sending -----------------------------------------------------------------
+
+    async def send_text(self, data: str) -> None:
+        await self._send_message({"type": "websocket.send", "text": data})
+
+    async def send_bytes(self, data: bytes) -> None:
+        await self._send_message({"type": "websocket.send", "bytes": data})
+
+    async def send_json(self, data: Any, mode: JSONMode = "text") -> None:
+        """Send *data* as JSON (dates, decimals, UUIDs and lazy strings included)."""
+        text = json.dumps(data, cls=DjangoJSONEncoder, separators=(",", ":"))
+        if mode == "text":
+            await self.send_text(text)
+        elif mode == "binary":
+            await self.send_bytes(text.encode())
+        else:
+            raise ValueError(f'mode must be "text" or "binary", not {mode!r}.')
+
+    async def _send_message(self, message: Message) -> None:
+        if self.state is not WebSocketState.CONNECTED:
+            raise RuntimeError(_not_connected("send", self.state))
+        try:
+            await self._send(message)
+        except OSError as exc:
+            # ASGI servers raise OSError when the client has gone.
+            self._mark_disconnected(CloseCode.ABNORMAL_CLOSURE, "")
+            raise WebSocketDisconnect(CloseCode.ABNORMAL_CLOSURE) from exc
+
+    # Receiving ---------------------------------------------------------------
+
+    async def receive(self) -> str | bytes:
+        """The next message, as ``str`` or ``bytes`` as the client sent it.
+
+        Raises WebSocketDisconnect once the connection is over.
+        """
+        if self.state is not WebSocketState.CONNECTED:
+            if self.state is WebSocketState.DISCONNECTED:
+                raise WebSocketDisconnect(self.close_code or 1000, self.close_reason)
+            raise RuntimeError(_not_connected("receive", self.state))
+        message = await self._receive()
+        message_type = message["type"]
+        if message_type == "websocket.receive":
+            text = message.get("text")
+            if text is not None:
+                return str(text)
+            return bytes(message.get("bytes") or b"")
+        if message_type == "websocket.disconnect":
+            code = message.get("code", CloseCode.NORMAL_CLOSURE)
+            self._mark_disconnected(code, message.get("reason") or "")
+            raise WebSocketDisconnect(code, self.close_reason)
+        raise RuntimeError(
+            'Expected ASGI message "websocket.receive" or "websocket.disconnect", '
+            f"but got {message_type!r}."
+        )
+
+    async def receive_text(self) -> str:
+        data = await self.receive()
+        if isinstance(data, bytes):
+            raise WebSocketException(
+                CloseCode.UNSUPPORTED_DATA, "Expected a text message, got a binary one."
+            )
+        return data
+
+    async def receive_bytes(self) -> bytes:
+        data = await self.receive()
+        if isinstance(data, str):
+            raise WebSocketException(
+                CloseCode.UNSUPPORTED_DATA, "Expected a binary message, got a text one."
+            )
+        return data
+
+    async def receive_json(self, mode: JSONMode = "text") -> Any:
+        """The next message decoded from JSON; malformed JSON closes with 1007."""
+        if mode == "text":
+            return decode_json(await self.receive_text())
+        if mode == "binary":
+            return decode_json(await self.receive_bytes())
+        raise ValueError(f'mode must be "text" or "binary", not {mode!r}.')
+
+    async def iter_text(self) -> AsyncIterator[str]:
+        try:
+            while True:
+                yield await self.receive_text()
+        except WebSocketDisconnect:
+            return
+
+    async def iter_bytes(self) -> AsyncIterator[bytes]:
+        try:
+            while True:
+                yield await self.receive_bytes()
+        except WebSocketDisconnect:
+            return
+
+    async def iter_json(self, mode: JSONMode = "text") -> AsyncIterator[Any]:
+        try:
+            while True:
+                yield await self.receive_json(mode)
+        except WebSocketDisconnect:
+            return
+
+    def _mark_disconnected(self, code: int, reason: str) -> None:
+        self.state = WebSocketState.DISCONNECTED
+        self.close_code, self.close_reason = code, reason
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.path!r} {self.state.name}>"
+
+
+def decode_json(data: str | bytes) -> Any:
+    """Parse a JSON message, turning malformed input into close code 1007."""
+    try:
+        return json.loads(data)
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        raise WebSocketException(CloseCode.INVALID_PAYLOAD, "Malformed JSON.") from exc
+
+
+def _not_connected(action: str, state: WebSocketState) -> str:
+    if state is WebSocketState.CONNECTING:
+        return (
+            f"Cannot {action}: expected state CONNECTED, but the connection is "
+            "CONNECTING; call accept() first."
+        )
+    return f"Cannot {action}: expected state CONNECTED, but the connection is {state.name}."
+
+
+def _encode_headers(
+    headers: Mapping[str, str] | Iterable[tuple[str | bytes, str | bytes]],
+) -> list[tuple[bytes, bytes]]:
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    return [
+        (
+            name.lower().encode("latin-1") if isinstance(name, str) else name.lower(),
+            value.encode("latin-1") if isinstance(value, str) else value,
+        )
+        for name, value in items
+    ]

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from django.urls import include, path, re_path
+
+from tests import ws_views
+
+chat_patterns = [
+    path("<slug:room>/", ws_views.describe, name="room"),
+]
+
+urlpatterns = [
+    path("ws/ping/", ws_views.ping, name="ping"),
+    path("ws/echo/", ws_views.echo, name="echo"),
+    path("ws/describe/<int:number>/", ws_views.describe, name="describe"),
+    path("ws/café/", ws_views.describe, name="cafe"),
+    re_path(r"^ws/year/([0-9]{4})/$", ws_views.positional, name="year"),
+    path("ws/chat/", include((chat_patterns, "chat"), namespace="chat")),
+    path("ws/rooms/", include(chat_patterns)),
+    path("ws/fail-before-accept/", ws_views.fail_before_accept),
+    path("ws/fail-after-accept/", ws_views.fail_after_accept),
+    path("ws/return-without-closing/", ws_views.return_without_closing),
+    path("ws/return-without-accepting/", ws_views.return_without_accepting),
+    path("ws/refuse/", ws_views.refuse),
+    path("ws/close/<int:code>/", ws_views.close_with_code),
+    path("ws/empty/", ws_views.empty_messages),
+    path("ws/notes/", ws_views.notes),
+    path("ws/push/", ws_views.push),
+    path("ws/counter/", ws_views.JSONCounter.as_view(start=10)),
+    path("ws/text-only/", ws_views.TextOnly.as_view()),
+    path("ws/bytes-only/", ws_views.BytesOnly.as_view()),
+    path("ws/refuse-on-connect/", ws_views.RefuseOnConnect.as_view()),
+]
