@@ -13,7 +13,7 @@ from django.conf import settings
 
 class Settings:
     @property
-    def WEBSOCKET_URLCONF(self) -> Any:  # noqa: N802
+    def WEBSOCKET_URLCONF(self) -> Any:
         """Dotted path of the module whose ``urlpatterns`` are the websocket routes."""
         return getattr(settings, "WEBSOCKET_URLCONF", None)
 

@@ -187,7 +187,7 @@ async def refuse(scope: Scope, send: Send, status: HTTPStatus) -> None:
         )
         await send({"type": "websocket.http.response.body", "body": body})
     else:
-        await send({"type": "websocket.close", "code": CloseCode.NORMAL_CLOSURE})
+        await send({"type": "websocket.close", "code": int(CloseCode.NORMAL_CLOSURE)})
 
 
 def _name(view: Any) -> str:

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import json
 import os
+from collections import deque
 from collections.abc import AsyncIterator, Generator, Mapping
 from http.cookies import SimpleCookie
 from importlib import import_module
@@ -180,6 +181,7 @@ class WebSocketSession:
         self._application = application
         self._to_app: asyncio.Queue[Message] = asyncio.Queue()
         self._from_app: asyncio.Queue[Message] = asyncio.Queue()
+        self._early: deque[Message] = deque()
         self._client_closed = False
         self._task: asyncio.Task[None] | None = None
 
@@ -219,11 +221,16 @@ class WebSocketSession:
         return await self._to_app.get()
 
     async def _send_to_client(self, message: Message) -> None:
+        if message["type"] == "websocket.close" and type(message.get("code", 1000)) is not int:
+            # Some servers (daphne) reject int subclasses such as IntEnum members.
+            raise TypeError(f"An ASGI close code must be a plain int, not {message['code']!r}.")
         if self._client_closed and message["type"] == "websocket.send":
             raise OSError("The client has disconnected.")  # what ASGI servers do
         await self._from_app.put(message)
 
     async def _next(self, timeout: float | None) -> Message:
+        if self._early:
+            return self._early.popleft()
         wait = self.timeout if timeout is None else timeout
         try:
             message = await asyncio.wait_for(self._from_app.get(), wait)
@@ -302,11 +309,14 @@ class WebSocketSession:
 
     async def receive_nothing(self, timeout: float = 0.1) -> bool:
         """True if the application sends nothing (message or close) within *timeout*."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while self._from_app.empty() and loop.time() < deadline:
-            await asyncio.sleep(0.005)
-        return self._from_app.empty()
+        if self._early:
+            return False
+        try:
+            message = await asyncio.wait_for(self._from_app.get(), timeout)
+        except asyncio.TimeoutError:
+            return True
+        self._early.append(message)  # the next receive gets it
+        return False
 
     async def wait_closed(self, timeout: float | None = None) -> int:
         """Wait for the server to close the connection and return the close code."""

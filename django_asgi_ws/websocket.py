@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 from collections.abc import AsyncIterator, Iterable, Mapping
@@ -138,14 +139,14 @@ class WebSocket:
         return CaseInsensitiveMapping(joined)
 
     @cached_property
-    def GET(self) -> QueryDict:  # noqa: N802 - the name Django's HttpRequest uses
+    def GET(self) -> QueryDict:
         query_string = self.scope.get("query_string", b"")
         if isinstance(query_string, bytes):
             query_string = query_string.decode("utf-8", errors="replace")
         return QueryDict(query_string)
 
     @cached_property
-    def COOKIES(self) -> dict[str, str]:  # noqa: N802 - the name Django's HttpRequest uses
+    def COOKIES(self) -> dict[str, str]:
         return parse_cookie(self.headers.get("cookie", ""))
 
     # Handshake ---------------------------------------------------------------
@@ -183,10 +184,8 @@ class WebSocket:
             return
         self.state = WebSocketState.DISCONNECTED
         self.close_code, self.close_reason = code, reason
-        try:
-            await self._send({"type": "websocket.close", "code": code, "reason": reason})
-        except OSError:
-            pass  # the client left first; closed is closed
+        with contextlib.suppress(OSError):  # the client left first; closed is closed
+            await self._send({"type": "websocket.close", "code": int(code), "reason": reason})
 
     # Sending -----------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib.util
 from collections.abc import Generator
@@ -13,16 +14,32 @@ from django_asgi_ws.asgi_types import ASGIApp
 from django_asgi_ws.servers.base import MissingServerError, ReadyCallback, ServerOptions
 
 
-def websocket_implementation() -> str:
+def websocket_implementation() -> str | type[asyncio.Protocol]:
     """The uvicorn ``ws`` option to use; refuses to serve websockets as plain HTTP."""
     if importlib.util.find_spec("websockets") is not None:
-        return "websockets-sansio"
+        return _websockets_protocol()
     if importlib.util.find_spec("wsproto") is not None:
         return "wsproto"
     raise MissingServerError(
         "uvicorn is installed without a websocket library, so it would serve websocket "
         "requests as plain HTTP: pip install 'uvicorn[standard]'."
     )
+
+
+def _websockets_protocol() -> type[asyncio.Protocol]:
+    from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+    class WebSocketProtocol(WebSocketsSansIOProtocol):
+        async def send(self, message: Any) -> None:
+            await super().send(message)
+            if message["type"] == "websocket.http.response.body" and not message.get(
+                "more_body", False
+            ):
+                # uvicorn does not count a denial response as an answer to the
+                # handshake, and would log an error for every refused connection.
+                self.handshake_complete = True
+
+    return WebSocketProtocol
 
 
 class _Server(uvicorn.Server):

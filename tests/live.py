@@ -1,0 +1,89 @@
+"""Real servers in subprocesses, for the end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class LiveServer:
+    process: subprocess.Popen[str]
+    host: str
+    port: int
+    output: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"ws://{self.host}:{self.port}"
+
+    def log(self) -> str:
+        return "".join(self.output)
+
+    def wait_for_output(self, text: str, timeout: float = 10.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.log():
+                return self.log()
+            time.sleep(0.02)
+        raise AssertionError(f"{text!r} never appeared in the server output:\n{self.log()}")
+
+
+@contextmanager
+def serve_subprocess(
+    argv: list[str], *, env: dict[str, str] | None = None, ready_line: str = "LISTENING"
+) -> Iterator[LiveServer]:
+    """Start *argv*, wait for a line starting with *ready_line*, stop it at the end."""
+    process = subprocess.Popen(
+        argv,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output: list[str] = []
+    ready = threading.Event()
+    address: list[str] = []
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            output.append(line)
+            if line.startswith(ready_line) and not ready.is_set():
+                address.extend(line.split()[1:3])
+                ready.set()
+        ready.set()
+
+    thread = threading.Thread(target=pump, daemon=True)
+    thread.start()
+    try:
+        if not ready.wait(30) or not address:
+            raise AssertionError("The server did not start:\n" + "".join(output))
+        yield LiveServer(process, address[0], int(address[1]), output)
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        thread.join(5)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+@contextmanager
+def live_server(server_name: str) -> Iterator[LiveServer]:
+    with serve_subprocess([sys.executable, "-m", "tests.serve", server_name]) as server:
+        yield server

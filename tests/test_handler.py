@@ -1,0 +1,212 @@
+"""How the ASGI handler routes scopes and ends connections, through the test client."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import pytest
+from django.core.handlers.asgi import ASGIHandler as DjangoASGIHandler
+
+from django_asgi_ws import WebSocketDisconnect, lifespan
+from django_asgi_ws.asgi import get_asgi_application, wrap_asgi_application
+from django_asgi_ws.handler import ASGIHandler
+from django_asgi_ws.test import WebSocketClient, WebSocketRefused
+from tests.outcomes import OUTCOMES, Outcome
+
+
+@pytest.mark.parametrize("outcome", OUTCOMES, ids=lambda outcome: outcome.name)
+async def test_every_connection_ends_as_documented(
+    client: WebSocketClient, outcome: Outcome, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="django_asgi_ws")
+    if outcome.refused:
+        with pytest.raises(WebSocketRefused) as refused:
+            await client.connect(outcome.path)
+        assert refused.value.status_code == outcome.refused
+    else:
+        async with client.connect(outcome.path) as ws:
+            if isinstance(outcome.send, bytes):
+                await ws.send_bytes(outcome.send)
+            elif outcome.send is not None:
+                await ws.send_text(outcome.send)
+            with pytest.raises(WebSocketDisconnect) as closed:
+                while True:
+                    await ws.receive()
+            assert closed.value.code == outcome.close_code
+            assert closed.value.reason == outcome.close_reason
+    tracebacks = [record for record in caplog.records if record.exc_info]
+    assert bool(tracebacks) == outcome.traceback_logged
+
+
+async def test_unknown_path_logs_nothing_above_debug(
+    client: WebSocketClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(WebSocketRefused):
+        await client.connect("/ws/nowhere/")
+    assert [r.levelno for r in caplog.records if r.levelno > logging.DEBUG] == []
+
+
+async def test_refusal_without_denial_extension_is_a_close_before_accept() -> None:
+    messages: list[dict[str, Any]] = []
+    inbox = [{"type": "websocket.connect"}]
+
+    async def receive() -> dict[str, Any]:
+        return inbox.pop(0)
+
+    async def send(message: Any) -> None:
+        messages.append(message)
+
+    app = ASGIHandler(DjangoASGIHandler())
+    await app({"type": "websocket", "path": "/ws/nowhere/", "headers": []}, receive, send)
+    assert messages == [{"type": "websocket.close", "code": 1000}]
+
+
+async def test_client_leaving_during_the_handshake_runs_no_view() -> None:
+    sent: list[Any] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "websocket.disconnect", "code": 1006}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    await ASGIHandler(DjangoASGIHandler())(
+        {"type": "websocket", "path": "/ws/fail-before-accept/"}, receive, send
+    )
+    assert sent == []
+
+
+async def test_http_goes_to_the_wrapped_application_unchanged() -> None:
+    sent: list[Any] = []
+    inbox = [{"type": "http.request", "body": b"", "more_body": False}]
+
+    async def receive() -> dict[str, Any]:
+        if inbox:
+            return inbox.pop(0)
+        await asyncio.Event().wait()  # the client stays connected
+        raise AssertionError("unreachable")
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/hello/",
+        "query_string": b"",
+        "headers": [(b"host", b"testserver")],
+        "asgi": {"version": "3.0"},
+    }
+    await get_asgi_application()(scope, receive, send)
+    assert sent[0]["status"] == 200
+    assert sent[1]["body"] == b"hello over http"
+
+
+async def test_an_existing_application_can_be_wrapped(client: WebSocketClient) -> None:
+    seen: list[str] = []
+
+    async def http_app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(scope["type"])
+
+    app = wrap_asgi_application(http_app)
+    await app({"type": "http"}, None, None)  # type: ignore[arg-type]
+    assert seen == ["http"]
+    async with WebSocketClient(app).connect("/ws/ping/") as ws:
+        await ws.send_text("ping")
+        assert await ws.receive_text() == "pong!"
+
+
+async def test_other_scope_types_are_an_error() -> None:
+    with pytest.raises(ValueError, match="Unsupported ASGI scope type 'webtransport'"):
+        await ASGIHandler(DjangoASGIHandler())({"type": "webtransport"}, None, None)  # type: ignore[arg-type]
+
+
+class LifespanDriver:
+    def __init__(self) -> None:
+        self.inbox: list[dict[str, Any]] = [
+            {"type": "lifespan.startup"},
+            {"type": "lifespan.shutdown"},
+        ]
+        self.sent: list[dict[str, Any]] = []
+
+    async def receive(self) -> dict[str, Any]:
+        return self.inbox.pop(0)
+
+    async def send(self, message: Any) -> None:
+        self.sent.append(message)
+
+
+async def test_lifespan_runs_startup_and_shutdown_hooks(lifespan_hooks: Any) -> None:
+    calls: list[str] = []
+
+    async def start() -> None:
+        calls.append("start")
+
+    async def stop_first() -> None:
+        calls.append("stop registered first")
+
+    async def stop_second() -> None:
+        calls.append("stop registered second")
+
+    lifespan.on_startup(start)
+    lifespan.on_shutdown(stop_first)
+    lifespan.on_shutdown(stop_second)
+    driver = LifespanDriver()
+    await get_asgi_application()({"type": "lifespan"}, driver.receive, driver.send)
+    assert [m["type"] for m in driver.sent] == [
+        "lifespan.startup.complete",
+        "lifespan.shutdown.complete",
+    ]
+    assert calls == ["start", "stop registered second", "stop registered first"]
+
+
+async def test_a_failing_startup_hook_fails_startup(
+    lifespan_hooks: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    @lifespan.on_startup
+    async def broken() -> None:
+        raise RuntimeError("no database")
+
+    driver = LifespanDriver()
+    await get_asgi_application()({"type": "lifespan"}, driver.receive, driver.send)
+    assert driver.sent == [
+        {"type": "lifespan.startup.failed", "message": "RuntimeError('no database')"}
+    ]
+    assert "Startup hook failed" in caplog.text
+
+
+async def test_a_failing_shutdown_hook_still_runs_the_others(lifespan_hooks: Any) -> None:
+    calls: list[str] = []
+
+    @lifespan.on_shutdown
+    async def cleanup() -> None:
+        calls.append("cleanup")
+
+    @lifespan.on_shutdown
+    async def broken() -> None:
+        raise RuntimeError("cannot flush")
+
+    driver = LifespanDriver()
+    await get_asgi_application()({"type": "lifespan"}, driver.receive, driver.send)
+    assert driver.sent[-1]["type"] == "lifespan.shutdown.failed"
+    assert calls == ["cleanup"]
+
+
+async def test_without_lifespan_startup_hooks_run_once_at_the_first_connection(
+    lifespan_hooks: Any,
+) -> None:
+    calls: list[str] = []
+
+    @lifespan.on_startup
+    async def start() -> None:
+        calls.append("start")
+
+    client = WebSocketClient(get_asgi_application())
+    for _ in range(2):
+        async with client.connect("/ws/ping/") as ws:
+            await ws.send_text("ping")
+            assert await ws.receive_text() == "pong!"
+    assert calls == ["start"]

@@ -1,0 +1,130 @@
+"""The same behaviour on the wire on uvicorn and daphne, over real sockets.
+
+Each server runs the test project in a subprocess, started through
+``django_asgi_ws.servers`` as ``runasgi`` starts it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import ClientConnection, connect
+
+from tests.live import LiveServer, live_server
+from tests.outcomes import OUTCOMES, Outcome
+
+pytestmark = pytest.mark.e2e
+
+# daphne cannot send an HTTP response to a websocket handshake: every refusal is 403.
+DENIAL_RESPONSES = {"uvicorn": True, "daphne": False}
+
+
+@pytest.fixture(scope="module", params=["uvicorn", "daphne"])
+def server(request: pytest.FixtureRequest) -> Iterator[tuple[str, LiveServer]]:
+    with live_server(request.param) as live:
+        yield request.param, live
+
+
+def receive_until_closed(ws: ClientConnection) -> tuple[list[str | bytes], int | None, str]:
+    received: list[str | bytes] = []
+    try:
+        while True:
+            received.append(ws.recv(timeout=5))
+    except ConnectionClosed as closed:
+        frame = closed.rcvd
+        return received, (frame.code if frame else None), (frame.reason if frame else "")
+
+
+def test_ping_pong(server: tuple[str, LiveServer]) -> None:
+    _, live = server
+    with connect(live.url + "/ws/ping/") as ws:
+        ws.send("ping")
+        assert ws.recv(timeout=5) == "pong!"
+        ws.send("pong")
+        assert ws.recv(timeout=5) == "unknown: pong"
+
+
+def test_echo_text_binary_and_empty_messages(server: tuple[str, LiveServer]) -> None:
+    _, live = server
+    with connect(live.url + "/ws/echo/") as ws:
+        for message in ["héllo", b"\x00\x01", "", b"", "x" * 100_000]:
+            ws.send(message)
+            assert ws.recv(timeout=5) == message
+
+
+def test_the_application_sends_empty_messages(server: tuple[str, LiveServer]) -> None:
+    _, live = server
+    with connect(live.url + "/ws/empty/") as ws:
+        assert [ws.recv(timeout=5) for _ in range(3)] == ["", b"", "done"]
+
+
+def test_json_class_based_view(server: tuple[str, LiveServer]) -> None:
+    _, live = server
+    with connect(live.url + "/ws/counter/") as ws:
+        ws.send(json.dumps({"add": 2}))
+        assert json.loads(ws.recv(timeout=5)) == {"count": 12}
+        ws.send(json.dumps({"add": 3}))
+        assert json.loads(ws.recv(timeout=5)) == {"count": 15}
+
+
+def test_request_attributes_subprotocol_and_non_ascii_path(
+    server: tuple[str, LiveServer],
+) -> None:
+    _, live = server
+    with connect(
+        live.url + "/ws/caf%C3%A9/?q=1",
+        subprotocols=["chat.v2", "chat.v1"],  # type: ignore[list-item]
+        additional_headers={"Cookie": "a=1; b=2"},
+    ) as ws:
+        assert ws.subprotocol == "chat.v2"
+        seen = json.loads(ws.recv(timeout=5))
+    assert seen["path"] == "/ws/café/"
+    assert seen["url_name"] == "cafe"
+    assert seen["query"] == ["1"]
+    assert seen["cookies"] == {"a": "1", "b": "2"}
+    assert seen["subprotocols"] == ["chat.v2", "chat.v1"]
+    assert seen["client_is_set"] is True
+
+
+@pytest.mark.parametrize("outcome", OUTCOMES, ids=lambda outcome: outcome.name)
+def test_every_connection_ends_as_the_test_client_says(
+    server: tuple[str, LiveServer], outcome: Outcome
+) -> None:
+    name, live = server
+    log_before = len(live.log())
+    if outcome.refused:
+        with pytest.raises(InvalidStatus) as refused:
+            connect(live.url + outcome.path, open_timeout=5)
+        expected = outcome.refused if DENIAL_RESPONSES[name] else 403
+        assert refused.value.response.status_code == expected
+    else:
+        with connect(live.url + outcome.path) as ws:
+            if outcome.send is not None:
+                ws.send(outcome.send)
+            _, code, reason = receive_until_closed(ws)
+        assert (code, reason) == (outcome.close_code, outcome.close_reason)
+    if outcome.traceback_logged:
+        log = live.wait_for_output("Traceback", timeout=5)[log_before:]
+        assert "Internal error in websocket view" in log
+    else:
+        assert "Traceback" not in live.log()[log_before:]
+
+
+def test_no_server_error_lines_for_refused_connections(server: tuple[str, LiveServer]) -> None:
+    _, live = server
+    log_before = len(live.log())
+    for _ in range(3):
+        with pytest.raises(InvalidStatus):
+            connect(live.url + "/ws/nowhere/", open_timeout=5)
+    assert live.log()[log_before:] == ""
+
+
+def test_http_is_served_by_django(server: tuple[str, LiveServer]) -> None:
+    import urllib.request
+
+    _, live = server
+    with urllib.request.urlopen(f"http://{live.host}:{live.port}/hello/", timeout=5) as reply:
+        assert reply.read() == b"hello over http"
