@@ -43,10 +43,11 @@ class WebSocketView:
     @classmethod
     def as_view(cls, **initkwargs: Any) -> Callable[..., Awaitable[None]]:
         """The async view function to put in WEBSOCKET_URLCONF."""
-        if cls.encoding not in ENCODINGS:
+        encoding = initkwargs.get("encoding", cls.encoding)
+        if encoding not in ENCODINGS:
             raise ImproperlyConfigured(
                 f"{cls.__name__}.encoding must be None, 'text', 'bytes' or 'json', "
-                f"not {cls.encoding!r}."
+                f"not {encoding!r}."
             )
         for key in initkwargs:
             if not hasattr(cls, key):
@@ -66,12 +67,16 @@ class WebSocketView:
         return markcoroutinefunction(view)
 
     async def dispatch(self, websocket: WebSocket) -> None:
-        """Connect, hand each message to ``on_receive``, then always ``on_disconnect``."""
-        await self.on_connect(websocket)
-        if websocket.state is not WebSocketState.CONNECTED:
-            return  # on_connect refused, or neither accepted nor refused: the handler refuses
+        """Connect, hand each message to ``on_receive``, then ``on_disconnect``.
+
+        ``on_disconnect`` runs once for every connection that was accepted,
+        however it ended; a refused handshake never reaches it.
+        """
         close_code: int = CloseCode.INTERNAL_ERROR
         try:
+            await self.on_connect(websocket)
+            if websocket.state is WebSocketState.CONNECTING:
+                return  # neither accepted nor refused: the handler refuses it
             while True:
                 data = await self.receive_message(websocket)
                 await self.on_receive(websocket, data)
@@ -81,7 +86,8 @@ class WebSocketView:
             close_code = exc.code
             raise
         finally:
-            await self.on_disconnect(websocket, close_code)
+            if websocket.accepted:
+                await self.on_disconnect(websocket, close_code)
 
     async def receive_message(self, websocket: WebSocket) -> Any:
         """The next message, checked and decoded as ``encoding`` says."""

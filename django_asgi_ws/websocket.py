@@ -96,6 +96,7 @@ class WebSocket:
         self.resolver_match = resolver_match
         self.state = WebSocketState.CONNECTING
         self.path_info: str = scope["path"] if path_info is None else path_info
+        self.accepted = False
         self.accepted_subprotocol: str | None = None
         self.close_code: int | None = None
         self.close_reason: str = ""
@@ -172,6 +173,7 @@ class WebSocket:
             message["headers"] = _encode_headers(headers)
         await self._send(message)
         self.state = WebSocketState.CONNECTED
+        self.accepted = True
         self.accepted_subprotocol = subprotocol
 
     async def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:

@@ -1,0 +1,266 @@
+"""The system checks: a misconfigured project fails ``manage.py check``."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.machinery
+import importlib.util
+import sys
+import textwrap
+import uuid
+from collections.abc import Callable, Iterator
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+
+from django_asgi_ws import checks
+from tests import ws_views
+
+
+@pytest.fixture
+def make_urlconf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], str]]:
+    """Write a module with the given source; return its dotted name."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    names: list[str] = []
+
+    def make(source: str) -> str:
+        name = f"ws_urls_{uuid.uuid4().hex}"
+        (tmp_path / f"{name}.py").write_text(textwrap.dedent(source))
+        importlib.invalidate_caches()
+        names.append(name)
+        return name
+
+    yield make
+    for name in names:
+        sys.modules.pop(name, None)
+
+
+def error_ids(messages: list[Any]) -> list[str]:
+    return [message.id for message in messages]
+
+
+def test_the_test_urlconf_passes() -> None:
+    assert checks.check_urlconf() == []
+
+
+# E001: the setting ----------------------------------------------------------------
+
+
+def test_an_unset_websocket_urlconf_is_e001(settings: Any) -> None:
+    del settings.WEBSOCKET_URLCONF
+    errors = checks.check_urlconf()
+    assert error_ids(errors) == ["django_asgi_ws.E001"]
+    assert "it is None" in errors[0].msg
+
+
+def test_an_empty_websocket_urlconf_is_e001(settings: Any) -> None:
+    settings.WEBSOCKET_URLCONF = ""
+    assert error_ids(checks.check_urlconf()) == ["django_asgi_ws.E001"]
+
+
+def test_a_websocket_urlconf_that_is_not_a_string_is_e001(settings: Any) -> None:
+    settings.WEBSOCKET_URLCONF = ws_views
+    errors = checks.check_urlconf()
+    assert error_ids(errors) == ["django_asgi_ws.E001"]
+    assert "must be the dotted path of a module" in errors[0].msg
+
+
+# E002: the module ---------------------------------------------------------------
+
+
+def test_a_missing_module_is_e002(settings: Any) -> None:
+    settings.WEBSOCKET_URLCONF = "tests.no_such_ws_urls"
+    errors = checks.check_urlconf()
+    assert error_ids(errors) == ["django_asgi_ws.E002"]
+    assert "ModuleNotFoundError" in errors[0].msg
+    assert "tests.no_such_ws_urls" in errors[0].msg
+
+
+def test_a_module_raising_on_import_is_e002_naming_the_exception(
+    settings: Any, make_urlconf: Callable[[str], str]
+) -> None:
+    settings.WEBSOCKET_URLCONF = make_urlconf('raise RuntimeError("database not ready")\n')
+    errors = checks.check_urlconf()
+    assert error_ids(errors) == ["django_asgi_ws.E002"]
+    assert "RuntimeError: database not ready" in errors[0].msg
+
+
+def test_an_include_of_a_missing_module_is_e002(
+    settings: Any, make_urlconf: Callable[[str], str]
+) -> None:
+    settings.WEBSOCKET_URLCONF = make_urlconf(
+        """
+        from django.urls import include, path
+
+        urlpatterns = [path("ws/", include("tests.no_such_ws_urls"))]
+        """
+    )
+    errors = checks.check_urlconf()
+    assert error_ids(errors) == ["django_asgi_ws.E002"]
+    assert "No module named 'tests.no_such_ws_urls'" in errors[0].msg
+
+
+def test_an_include_of_a_module_without_urlpatterns_is_e002(
+    settings: Any, make_urlconf: Callable[[str], str]
+) -> None:
+    settings.WEBSOCKET_URLCONF = make_urlconf(
+        """
+        from django.urls import include, path
+
+        urlpatterns = [path("ws/", include("tests.ws_urls_no_patterns"))]
+        """
+    )
+    errors = checks.check_urlconf()
+    assert error_ids(errors) == ["django_asgi_ws.E002"]
+    assert "cannot be loaded" in errors[0].msg
+    assert "tests.ws_urls_no_patterns" in errors[0].msg
+
+
+# E003: urlpatterns ----------------------------------------------------------------
+
+
+def test_a_module_without_urlpatterns_is_e003(settings: Any) -> None:
+    settings.WEBSOCKET_URLCONF = "tests.ws_urls_no_patterns"
+    errors = checks.check_urlconf()
+    assert error_ids(errors) == ["django_asgi_ws.E003"]
+    assert "'tests.ws_urls_no_patterns' has no urlpatterns list" in errors[0].msg
+
+
+@pytest.mark.parametrize(
+    "assignment",
+    [
+        'urlpatterns = path("ws/ping/", ping)',  # the brackets forgotten
+        'urlpatterns = "ws/ping/"',
+        "urlpatterns = None",
+    ],
+)
+def test_urlpatterns_that_are_not_a_list_are_e003(
+    settings: Any, make_urlconf: Callable[[str], str], assignment: str
+) -> None:
+    settings.WEBSOCKET_URLCONF = make_urlconf(
+        f"from django.urls import path\nfrom tests.ws_views import ping\n{assignment}\n"
+    )
+    assert error_ids(checks.check_urlconf()) == ["django_asgi_ws.E003"]
+
+
+def test_urlpatterns_as_a_tuple_pass(settings: Any, make_urlconf: Callable[[str], str]) -> None:
+    settings.WEBSOCKET_URLCONF = make_urlconf(
+        """
+        from django.urls import path
+        from tests.ws_views import ping
+
+        urlpatterns = (path("ws/ping/", ping),)
+        """
+    )
+    assert checks.check_urlconf() == []
+
+
+# E004: sync views ------------------------------------------------------------------
+
+
+def test_a_sync_function_route_is_e004_naming_the_route_and_the_function(settings: Any) -> None:
+    settings.WEBSOCKET_URLCONF = "tests.bad_ws_urls"
+    errors = [error for error in checks.check_urlconf() if "'ws/sync/'" in error.msg]
+    assert error_ids(errors) == ["django_asgi_ws.E004"]
+    assert "points to sync_view, which is not an async function" in errors[0].msg
+    assert errors[0].obj is ws_views.sync_view
+
+
+def test_a_sync_function_inside_an_include_is_e004_with_the_full_route(settings: Any) -> None:
+    settings.WEBSOCKET_URLCONF = "tests.bad_ws_urls"
+    errors = [error for error in checks.check_urlconf() if "'ws/nested/sync/'" in error.msg]
+    assert error_ids(errors) == ["django_asgi_ws.E004"]
+    assert "sync_view" in errors[0].msg
+
+
+def test_e004_is_reported_once_per_sync_route_and_never_for_async_ones(settings: Any) -> None:
+    settings.WEBSOCKET_URLCONF = "tests.bad_ws_urls"
+    errors = checks.check_urlconf()
+    assert error_ids(errors) == ["django_asgi_ws.E004", "django_asgi_ws.E004"]
+    assert not any("ping" in error.msg for error in errors)
+
+
+def test_a_view_class_instead_of_as_view_is_e004(
+    settings: Any, make_urlconf: Callable[[str], str]
+) -> None:
+    settings.WEBSOCKET_URLCONF = make_urlconf(
+        """
+        from django.urls import path
+        from tests.ws_views import JSONCounter
+
+        urlpatterns = [path("ws/counter/", JSONCounter)]
+        """
+    )
+    errors = checks.check_urlconf()
+    assert error_ids(errors) == ["django_asgi_ws.E004"]
+    assert "points to JSONCounter" in errors[0].msg
+
+
+# E005: a websocket library for uvicorn ----------------------------------------------
+
+
+@pytest.fixture
+def installed(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    """Have importlib.util.find_spec, which the checks call, report modules installed or not."""
+    real_find_spec = importlib.util.find_spec
+
+    def hide(**present: bool) -> None:
+        def find_spec(name: str, package: str | None = None) -> Any:
+            if name in present:
+                return importlib.machinery.ModuleSpec(name, None) if present[name] else None
+            return real_find_spec(name, package)
+
+        monkeypatch.setattr(importlib.util, "find_spec", find_spec)  # as checks calls it
+
+    return hide
+
+
+def test_uvicorn_without_websockets_or_wsproto_is_e005(installed: Callable[..., None]) -> None:
+    installed(uvicorn=True, websockets=False, wsproto=False)
+    errors = checks.check_websocket_library()
+    assert error_ids(errors) == ["django_asgi_ws.E005"]
+    assert "uvicorn is installed without a websocket library" in errors[0].msg
+
+
+def test_uvicorn_with_websockets_passes(installed: Callable[..., None]) -> None:
+    installed(uvicorn=True, websockets=True, wsproto=False)
+    assert checks.check_websocket_library() == []
+
+
+def test_uvicorn_with_wsproto_only_passes(installed: Callable[..., None]) -> None:
+    installed(uvicorn=True, websockets=False, wsproto=True)
+    assert checks.check_websocket_library() == []
+
+
+def test_without_uvicorn_no_websocket_library_is_needed(installed: Callable[..., None]) -> None:
+    installed(uvicorn=False, websockets=False, wsproto=False)
+    assert checks.check_websocket_library() == []
+
+
+# manage.py check ------------------------------------------------------------------
+
+
+def test_check_command_passes_with_the_test_settings() -> None:
+    stdout = StringIO()
+    call_command("check", stdout=stdout, stderr=StringIO())
+    assert "System check identified no issues" in stdout.getvalue()
+
+
+def test_check_command_fails_naming_e004_for_a_sync_view(settings: Any) -> None:
+    settings.WEBSOCKET_URLCONF = "tests.bad_ws_urls"
+    with pytest.raises(SystemCheckError) as failed:
+        call_command("check", stdout=StringIO(), stderr=StringIO())
+    assert "django_asgi_ws.E004" in str(failed.value)
+    assert "'ws/sync/'" in str(failed.value)
+
+
+def test_check_command_reports_e005_under_the_compatibility_tag(
+    installed: Callable[..., None],
+) -> None:
+    installed(uvicorn=True, websockets=False, wsproto=False)
+    with pytest.raises(SystemCheckError, match=r"django_asgi_ws\.E005"):
+        call_command("check", "--tag", "compatibility", stdout=StringIO(), stderr=StringIO())

@@ -1,0 +1,3 @@
+"""A would-be WEBSOCKET_URLCONF without urlpatterns (system check django_asgi_ws.E003)."""
+
+from __future__ import annotations
