@@ -12,11 +12,13 @@ from django.core import checks
 
 from django_asgi_ws.conf import conf
 from django_asgi_ws.routing import iter_routes
+from django_asgi_ws.servers.base import SERVER_NAMES
 
 
 def register_checks() -> None:
     checks.register(check_urlconf, checks.Tags.urls)
     checks.register(check_websocket_library, checks.Tags.compatibility)
+    checks.register(check_server_settings)
 
 
 def check_urlconf(
@@ -93,3 +95,38 @@ def check_websocket_library(
             id="django_asgi_ws.E005",
         )
     ]
+
+
+def check_server_settings(
+    app_configs: Sequence[Any] | None = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    errors: list[checks.CheckMessage] = []
+    if conf.RUNASGI_SERVER not in SERVER_NAMES:
+        errors.append(
+            checks.Error(
+                f"RUNASGI_SERVER must be one of {', '.join(SERVER_NAMES)}; "
+                f"it is {conf.RUNASGI_SERVER!r}.",
+                id="django_asgi_ws.E006",
+            )
+        )
+    size = conf.WEBSOCKET_MAX_MESSAGE_SIZE
+    if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
+        errors.append(
+            checks.Error(
+                f"WEBSOCKET_MAX_MESSAGE_SIZE must be a positive number of bytes; it is {size!r}.",
+                hint="The default is 1048576 (1 MiB).",
+                id="django_asgi_ws.E007",
+            )
+        )
+    for name in ("WEBSOCKET_PING_INTERVAL", "WEBSOCKET_PING_TIMEOUT"):
+        value = getattr(conf, name)
+        if value is not None and (
+            not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0
+        ):
+            errors.append(
+                checks.Error(
+                    f"{name} must be a positive number of seconds or None; it is {value!r}.",
+                    id="django_asgi_ws.E008",
+                )
+            )
+    return errors

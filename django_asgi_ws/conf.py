@@ -17,5 +17,30 @@ class Settings:
         """Dotted path of the module whose ``urlpatterns`` are the websocket routes."""
         return getattr(settings, "WEBSOCKET_URLCONF", None)
 
+    @property
+    def RUNASGI_SERVER(self) -> Any:
+        """The server ``runasgi`` uses unless --server says otherwise."""
+        return getattr(settings, "RUNASGI_SERVER", "uvicorn")
+
+    @property
+    def ASGI_APPLICATION(self) -> Any:
+        """Dotted path of the application ``runasgi`` serves; None serves ours."""
+        return getattr(settings, "ASGI_APPLICATION", None)
+
+    @property
+    def WEBSOCKET_MAX_MESSAGE_SIZE(self) -> Any:
+        """Largest message in bytes; a larger one closes the connection with 1009."""
+        return getattr(settings, "WEBSOCKET_MAX_MESSAGE_SIZE", 1024 * 1024)
+
+    @property
+    def WEBSOCKET_PING_INTERVAL(self) -> Any:
+        """Seconds between keepalive pings; None disables them."""
+        return getattr(settings, "WEBSOCKET_PING_INTERVAL", 20.0)
+
+    @property
+    def WEBSOCKET_PING_TIMEOUT(self) -> Any:
+        """Seconds to wait for the pong before dropping the connection; None waits forever."""
+        return getattr(settings, "WEBSOCKET_PING_TIMEOUT", 20.0)
+
 
 conf = Settings()

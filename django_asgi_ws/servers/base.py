@@ -34,6 +34,10 @@ class ServerOptions:
     ping_timeout: float | None = 20.0
     # Let the server handle SIGINT/SIGTERM itself (only in the main thread).
     install_signal_handlers: bool = True
+    # Serve on this already-bound, listening socket instead of binding host:port.
+    fd: int | None = None
+    # On stop, how long open connections get to finish before they are cancelled.
+    shutdown_timeout: float = 5.0
 
 
 class Server(Protocol):
@@ -47,8 +51,8 @@ class Server(Protocol):
     def run(self, on_ready: ReadyCallback | None = None) -> None:
         """Serve until stopped; blocks."""
 
-    def stop(self) -> None:
-        """Ask the server to shut down gracefully; callable from any thread."""
+    def stop(self, close_code: int = 1001) -> None:
+        """Close open websockets with *close_code* and stop; callable from any thread."""
 
 
 def get_server_class(name: str) -> type[Server]:

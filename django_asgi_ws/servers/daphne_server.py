@@ -20,6 +20,8 @@ import daphne.server  # isort: skip
 
 import asyncio
 import logging
+import os
+import socket
 from typing import Any
 
 import daphne
@@ -60,6 +62,11 @@ class _Server(daphne.server.Server):  # type: ignore[misc]
 
     on_ready: ReadyCallback | None = None
     lifespan: LifespanManager
+    # A listening socket to adopt instead of the endpoints (the reloader keeps
+    # the port bound across restarts). daphne's "fd:" endpoint string cannot
+    # name an IPv6 socket, so it is adopted here directly.
+    adopt_fd: int | None = None
+    adopt_family: int = socket.AF_INET
 
     # Server.run() builds its websocket factory inline; this setter is the one
     # place to give that factory our protocol and fail-with-close-frame policy.
@@ -74,8 +81,18 @@ class _Server(daphne.server.Server):  # type: ignore[misc]
         self._ws_factory = factory
 
     def run(self) -> None:
+        if self.adopt_fd is not None:
+            self.endpoints = []
+            reactor.callWhenRunning(self._adopt_listening_socket)
         reactor.callWhenRunning(self._start_lifespan)
         super().run()
+
+    def _adopt_listening_socket(self) -> None:
+        assert self.adopt_fd is not None
+        os.set_blocking(self.adopt_fd, False)  # as Twisted's own "fd:" endpoint does
+        port = reactor.adoptStreamPort(self.adopt_fd, self.adopt_family, self.http_factory)
+        self.listeners.append(defer.succeed(port))
+        self.listen_success(port)
 
     def _start_lifespan(self) -> None:
         future = asyncio.ensure_future(self.lifespan.startup())
@@ -90,6 +107,28 @@ class _Server(daphne.server.Server):  # type: ignore[misc]
         killed = super().kill_all_applications()
         shutdown = defer.Deferred.fromFuture(asyncio.ensure_future(self.lifespan.shutdown()))
         return defer.gatherResults([killed, shutdown], consumeErrors=True)
+
+    def close_gracefully(self, close_code: int, timeout: float) -> None:
+        """Close every open websocket with *close_code*, give views *timeout* s, then stop."""
+        for listener in self.listeners:
+            listener.addCallback(lambda port: port.stopListening())
+        for protocol in list(self.connections):
+            if isinstance(protocol, WebSocketProtocol) and protocol.state == protocol.STATE_OPEN:
+                protocol.sendCloseFrame(code=close_code, isReply=False)
+        deadline = reactor.seconds() + timeout
+
+        def stop_when_idle() -> None:
+            running = [
+                details["application_instance"]
+                for details in self.connections.values()
+                if "application_instance" in details and not details["application_instance"].done()
+            ]
+            if running and reactor.seconds() < deadline:
+                reactor.callLater(0.05, stop_when_idle)
+            else:
+                self.stop()
+
+        stop_when_idle()
 
     def listen_success(self, port: Any) -> None:
         super().listen_success(port)
@@ -106,6 +145,7 @@ class DaphneServer:
         self.application = application
         self._server = _Server(
             application=application,
+            # Placeholder when a socket is adopted: daphne refuses an empty list.
             endpoints=build_endpoint_description_strings(host=options.host, port=options.port),
             signal_handlers=options.install_signal_handlers,
             root_path=options.root_path,
@@ -116,6 +156,9 @@ class DaphneServer:
             application_close_timeout=5,
         )
         self._server.lifespan = LifespanManager(application)
+        if options.fd is not None:
+            self._server.adopt_fd = options.fd
+            self._server.adopt_family = socket.AF_INET6 if ":" in options.host else socket.AF_INET
 
     @property
     def version(self) -> str:
@@ -125,8 +168,10 @@ class DaphneServer:
         self._server.on_ready = on_ready
         self._server.run()
 
-    def stop(self) -> None:
-        reactor.callFromThread(self._server.stop)
+    def stop(self, close_code: int = 1001) -> None:
+        reactor.callFromThread(
+            self._server.close_gracefully, close_code, self.options.shutdown_timeout
+        )
 
 
 SERVER_CLASS = DaphneServer

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import importlib.util
+import socket
 from collections.abc import Generator
 from typing import Any
 
@@ -14,22 +14,25 @@ from django_asgi_ws.asgi_types import ASGIApp
 from django_asgi_ws.servers.base import MissingServerError, ReadyCallback, ServerOptions
 
 
-def websocket_implementation() -> str | type[asyncio.Protocol]:
-    """The uvicorn ``ws`` option to use; refuses to serve websockets as plain HTTP."""
-    if importlib.util.find_spec("websockets") is not None:
-        return _websockets_protocol()
-    if importlib.util.find_spec("wsproto") is not None:
+def check_websocket_library() -> None:
+    """Refuse to run a uvicorn that would serve websocket requests as plain HTTP."""
+    libraries = ("websockets", "wsproto")
+    if all(importlib.util.find_spec(library) is None for library in libraries):
+        raise MissingServerError(
+            "uvicorn is installed without a websocket library, so it would serve websocket "
+            "requests as plain HTTP: pip install 'uvicorn[standard]'."
+        )
+
+
+def _websocket_protocol() -> Any:
+    """A fresh protocol class per server, carrying that server's shutdown close code."""
+    if importlib.util.find_spec("websockets") is None:
         return "wsproto"
-    raise MissingServerError(
-        "uvicorn is installed without a websocket library, so it would serve websocket "
-        "requests as plain HTTP: pip install 'uvicorn[standard]'."
-    )
-
-
-def _websockets_protocol() -> type[asyncio.Protocol]:
     from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
     class WebSocketProtocol(WebSocketsSansIOProtocol):
+        shutdown_close_code = 1012
+
         async def send(self, message: Any) -> None:
             await super().send(message)
             if message["type"] == "websocket.http.response.body" and not message.get(
@@ -38,6 +41,17 @@ def _websockets_protocol() -> type[asyncio.Protocol]:
                 # uvicorn does not count a denial response as an answer to the
                 # handshake, and would log an error for every refused connection.
                 self.handshake_complete = True
+
+        def shutdown(self) -> None:
+            code = self.shutdown_close_code
+            if code == 1012 or self.close_sent or not self.handshake_complete:
+                super().shutdown()  # uvicorn's own: 1012 for open sockets
+                return
+            self.stop_keepalive()
+            self.queue.put_nowait({"type": "websocket.disconnect", "code": code})
+            self.conn.send_close(code)
+            self.transport.write(b"".join(self.conn.data_to_send()))
+            self.transport.close()
 
     return WebSocketProtocol
 
@@ -67,13 +81,15 @@ class UvicornServer:
     name = "uvicorn"
 
     def __init__(self, application: ASGIApp, options: ServerOptions) -> None:
+        check_websocket_library()
         self.options = options
+        self._protocol = _websocket_protocol()
         self.config = uvicorn.Config(
             application,
             host=options.host,
             port=options.port,
             root_path=options.root_path,
-            ws=websocket_implementation(),
+            ws=self._protocol,
             ws_max_size=options.max_message_size,
             ws_ping_interval=options.ping_interval,
             ws_ping_timeout=options.ping_timeout,
@@ -81,6 +97,7 @@ class UvicornServer:
             log_config=None,  # keep Django's LOGGING
             access_log=False,
             server_header=False,
+            timeout_graceful_shutdown=max(1, round(options.shutdown_timeout)),
         )
         self._server = _Server(self.config)
         self._server.handle_signals = options.install_signal_handlers
@@ -91,9 +108,14 @@ class UvicornServer:
 
     def run(self, on_ready: ReadyCallback | None = None) -> None:
         self._server.on_ready = on_ready
-        self._server.run()
+        sockets = None
+        if self.options.fd is not None:
+            sockets = [socket.socket(fileno=self.options.fd)]
+        self._server.run(sockets=sockets)
 
-    def stop(self) -> None:
+    def stop(self, close_code: int = 1001) -> None:
+        if not isinstance(self._protocol, str):
+            self._protocol.shutdown_close_code = close_code
         self._server.should_exit = True
 
 

@@ -1,0 +1,241 @@
+"""``manage.py runasgi``: runserver's manners, an ASGI server, websockets and fast reloads."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import socket
+import sys
+import threading
+from argparse import ArgumentParser
+from datetime import datetime
+from typing import Any, ClassVar
+
+import django
+from django.apps import apps
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, SystemCheckError
+from django.utils.module_loading import import_string
+
+from django_asgi_ws import reloader
+from django_asgi_ws.access_log import AccessLogMiddleware
+from django_asgi_ws.addrport import Address, parse_addrport
+from django_asgi_ws.asgi_types import ASGIApp
+from django_asgi_ws.conf import conf
+from django_asgi_ws.servers import (
+    SERVER_NAMES,
+    MissingServerError,
+    Server,
+    ServerOptions,
+    get_server_class,
+)
+
+BIND_ERRORS = {
+    errno.EACCES: "You don't have permission to access that port.",
+    errno.EADDRINUSE: "That port is already in use.",
+    errno.EADDRNOTAVAIL: "That IP address can't be assigned to.",
+}
+
+
+class Command(BaseCommand):
+    help = (
+        "Starts a development ASGI server (uvicorn or daphne) that serves Django "
+        "and its websocket routes, and restarts it when code changes."
+    )
+    # Checks run in the server process, after each reload, as runserver does.
+    requires_system_checks: ClassVar[list[str]] = []
+    suppressed_base_arguments: ClassVar[set[str]] = {"--verbosity", "--traceback"}
+    # How long open connections get to finish on a reload or Ctrl-C.
+    shutdown_timeout = 3.0
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument("addrport", nargs="?", help="Optional port number, or ipaddr:port")
+        parser.add_argument(
+            "--server",
+            choices=SERVER_NAMES,
+            help="The ASGI server to run (default: the RUNASGI_SERVER setting, or uvicorn).",
+        )
+        parser.add_argument(
+            "--ipv6", "-6", action="store_true", dest="use_ipv6", help="Use an IPv6 address."
+        )
+        parser.add_argument(
+            "--noreload",
+            action="store_false",
+            dest="use_reloader",
+            help="Do not restart the server when code changes.",
+        )
+        parser.add_argument(
+            "--nostatic",
+            action="store_false",
+            dest="use_static_handler",
+            help="Do not serve static files automatically (with django.contrib.staticfiles).",
+        )
+        parser.add_argument(
+            "--insecure",
+            action="store_true",
+            dest="insecure_serving",
+            help="Serve static files even if DEBUG is False.",
+        )
+        parser.add_argument("--skip-checks", action="store_true", help="Skip system checks.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.DEBUG and not settings.ALLOWED_HOSTS:
+            raise CommandError("You must set settings.ALLOWED_HOSTS if DEBUG is False.")
+        address = parse_addrport(options["addrport"], options["use_ipv6"])
+        server_name = options["server"] or conf.RUNASGI_SERVER
+        if server_name not in SERVER_NAMES:
+            raise CommandError(
+                f"RUNASGI_SERVER must be one of {', '.join(SERVER_NAMES)}, not {server_name!r}."
+            )
+        server_class = self.load_server_class(server_name)
+
+        if reloader.is_server_process():
+            listen_fd = int(os.environ[reloader.LISTEN_FD_ENV])
+
+            def serve() -> None:
+                with contextlib.suppress(SystemCheckError):  # shown already
+                    self.serve(server_class, address, listen_fd, options)
+
+            reloader.watch_and_serve(serve, self.stop_server)
+            return
+        listen_socket = self.bind(address)
+        if options["use_reloader"]:
+            supervisor = reloader.Supervisor(listen_socket.fileno(), self.shutdown_timeout + 5)
+            sys.exit(supervisor.run())
+        self.serve_until_interrupted(server_class, address, listen_socket.fileno(), options)
+
+    # Before anything binds ------------------------------------------------------
+
+    def load_server_class(self, name: str) -> type[Server]:
+        try:
+            server_class = get_server_class(name)
+            if name == "uvicorn":
+                from django_asgi_ws.servers.uvicorn_server import check_websocket_library
+
+                check_websocket_library()
+        except MissingServerError as exc:
+            raise CommandError(str(exc)) from exc
+        return server_class
+
+    def bind(self, address: Address) -> socket.socket:
+        family = socket.AF_INET6 if address.ipv6 else socket.AF_INET
+        listen_socket = socket.socket(family, socket.SOCK_STREAM)
+        listen_socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            listen_socket.bind((address.host, address.port))
+        except OSError as exc:
+            listen_socket.close()
+            message = BIND_ERRORS.get(exc.errno or 0, str(exc))
+            raise CommandError(f"Error: {message}") from exc
+        except (socket.gaierror, UnicodeError) as exc:
+            listen_socket.close()
+            raise CommandError(f"Error: {address.host!r} cannot be resolved ({exc}).") from exc
+        listen_socket.listen(2048)
+        listen_socket.set_inheritable(True)
+        return listen_socket
+
+    # Serving --------------------------------------------------------------------
+
+    def serve_until_interrupted(
+        self, server_class: type[Server], address: Address, listen_fd: int, options: dict[str, Any]
+    ) -> None:
+        """--noreload: serve in a thread, stop with 1001 on Ctrl-C or SIGTERM."""
+        import signal
+
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        failed = threading.Event()
+
+        def serve() -> None:
+            try:
+                self.serve(server_class, address, listen_fd, options)
+            except BaseException:
+                failed.set()
+                raise
+
+        thread = threading.Thread(target=serve, name="django-main-thread", daemon=True)
+        thread.start()
+        try:
+            while thread.is_alive():
+                thread.join(0.5)
+        except KeyboardInterrupt:
+            self.stop_server(1001)
+            thread.join()
+        if failed.is_set():
+            sys.exit(1)
+
+    def serve(
+        self, server_class: type[Server], address: Address, listen_fd: int, options: dict[str, Any]
+    ) -> None:
+        """Checks, migrations warning, then serve; the body of one server process."""
+        if not options["skip_checks"]:
+            self.stdout.write("Performing system checks...\n\n")
+            try:
+                self.check(display_num_errors=True)
+            except SystemCheckError as exc:
+                # Shown as runserver shows it; the reloader keeps watching for the fix.
+                self.stderr.write(str(exc))
+                raise
+
+        self.check_migrations()
+        application = self.get_application(options)
+        server = server_class(
+            application,
+            ServerOptions(
+                host=address.host,
+                port=address.port,
+                fd=listen_fd,
+                max_message_size=conf.WEBSOCKET_MAX_MESSAGE_SIZE,
+                ping_interval=conf.WEBSOCKET_PING_INTERVAL,
+                ping_timeout=conf.WEBSOCKET_PING_TIMEOUT,
+                install_signal_handlers=False,
+                shutdown_timeout=self.shutdown_timeout,
+            ),
+        )
+        self._server = server
+
+        def on_ready(host: str, port: int) -> None:
+            self.print_banner(server, address, port)
+
+        server.run(on_ready)
+
+    def stop_server(self, close_code: int) -> None:
+        server = getattr(self, "_server", None)
+        if server is not None:
+            server.stop(close_code)
+
+    def get_application(self, options: dict[str, Any]) -> ASGIApp:
+        """ASGI_APPLICATION if set, else ours; static files and access log added for dev."""
+        if conf.ASGI_APPLICATION:
+            application: ASGIApp = import_string(conf.ASGI_APPLICATION)
+        else:
+            from django_asgi_ws.asgi import get_asgi_application
+
+            application = get_asgi_application()
+        serve_static = options["use_static_handler"] and (
+            settings.DEBUG or options["insecure_serving"]
+        )
+        if serve_static and apps.is_installed("django.contrib.staticfiles"):
+            from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+
+            application = ASGIStaticFilesHandler(application)
+        return AccessLogMiddleware(application)
+
+    def print_banner(self, server: Server, address: Address, port: int) -> None:
+        now = datetime.now().strftime("%B %d, %Y - %X")
+        self.stdout.write(
+            f"{now}\n"
+            f"Django version {django.get_version()}, using settings "
+            f"{settings.SETTINGS_MODULE!r}\n"
+            f"Starting ASGI server ({server.name} {server.version}) at "
+            f"{address.display(port)}\n"
+            "Quit the server with CONTROL-C.\n"
+        )
+        if os.environ.get("DJANGO_RUNSERVER_HIDE_WARNING") != "true":
+            self.stdout.write(
+                self.style.WARNING(
+                    "WARNING: This is a development server. Do not use it in a production "
+                    "setting. Run uvicorn or daphne on mysite.asgi:application instead."
+                )
+            )
+        self.stdout.flush()

@@ -1,0 +1,250 @@
+"""Autoreload for ``runasgi``: filesystem events instead of polling, and graceful restarts.
+
+Two processes, as with Django's runserver:
+
+- The *supervisor* (the process the user started) binds the listening socket
+  once, starts the server process, restarts it when it exits with
+  ``RESTART_EXIT_CODE``, and, if it dies while starting (a syntax error in
+  settings or models breaks ``django.setup()`` before any command runs), waits
+  for a file change and starts it again. Ctrl-C reaches both processes; the
+  supervisor lets the server process shut down instead of killing it 0.25 s
+  later as Django's reloader does, so open websockets get a close frame.
+- The *server process* serves in a thread and watches every imported module,
+  plus what Django asks to watch (templates, locale), with watchfiles. On a
+  change it closes open websockets with 1012 (service restart), lets the views
+  finish and exits with ``RESTART_EXIT_CODE``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import watchfiles
+from django.utils import autoreload
+from watchfiles._rust_notify import RustNotify
+
+logger = logging.getLogger("django.utils.autoreload")
+
+RESTART_EXIT_CODE = 3  # the code Django's reloader uses too
+FATAL_EXIT_CODE = 2  # a problem a file change cannot fix (port in use, missing server)
+SERVER_PROCESS_ENV = "DJANGO_ASGI_WS_SERVER_PROCESS"
+LISTEN_FD_ENV = "DJANGO_ASGI_WS_LISTEN_FD"
+STARTED_ENV = "DJANGO_ASGI_WS_STARTED"
+
+
+def is_server_process() -> bool:
+    return os.environ.get(SERVER_PROCESS_ENV) == "true"
+
+
+class WatchfilesReloader(autoreload.BaseReloader):  # type: ignore[misc]
+    """Django's reloader contract (``autoreload_started``, ``file_changed``) on watchfiles."""
+
+    def __init__(
+        self,
+        on_change: Callable[[Path], None],
+        serving: Callable[[], bool] = lambda: True,
+        started: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.on_change = on_change
+        self.serving = serving
+        # Files changed after this moment may have been imported before the change.
+        self.started = time.time() if started is None else started
+
+    def is_relevant(self, path: Path, watched: set[Path]) -> bool:
+        """A watched file; or, once serving failed, any Python file beside one.
+
+        A module whose import failed is not in sys.modules, and the check that
+        reported the failure swallowed the exception, so its file is not known.
+        """
+        return path in watched or (path.suffix == ".py" and not self.serving())
+
+    def tick(self) -> Iterator[None]:
+        # The watch is rebuilt when new modules are imported (views on a first
+        # request). A change made before the first watch, or while it is rebuilt,
+        # has no event, so each build also compares modification times with the
+        # last snapshot, or with the start of the process for files new to it.
+        snapshot: dict[Path, float] = {}
+        while not self.should_stop:
+            modules_seen = len(sys.modules)  # before listing, so no import slips between
+            files = set(self.watched_files())
+            directories = sorted({str(path.parent) for path in files if path.parent.is_dir()})
+            with RustNotify(directories, False, False, 300, False, True) as notify:
+                current = _mtimes(files)
+                for path, mtime in current.items():
+                    if mtime > snapshot.get(path, self.started):
+                        self.notify_file_changed(path)
+                snapshot = current
+                while not self.should_stop and len(sys.modules) == modules_seen:
+                    changes = notify.watch(50, 20, 500, None)
+                    if changes == "signal":
+                        raise KeyboardInterrupt
+                    if changes == "stop":
+                        return
+                    if changes != "timeout":
+                        for _change, raw_path in changes:
+                            path = Path(raw_path)
+                            if self.is_relevant(path, files):
+                                snapshot.update(_mtimes({path}))
+                                self.notify_file_changed(path)
+                    yield
+
+    def notify_file_changed(self, path: Path) -> None:
+        results = autoreload.file_changed.send(sender=self, file_path=path)
+        if not any(result for _receiver, result in results):
+            logger.info("%s changed, reloading.", path)
+            self.on_change(path)
+
+    @classmethod
+    def check_availability(cls) -> bool:
+        return True
+
+
+def _mtimes(files: set[Path]) -> dict[Path, float]:
+    mtimes = {}
+    for path in files:
+        try:
+            mtimes[path] = path.stat().st_mtime
+        except OSError:
+            continue
+    return mtimes
+
+
+def watch_and_serve(serve: Callable[[], None], stop_server: Callable[[int], None]) -> None:
+    """In the server process: serve in a thread, watch files here, exit to be restarted."""
+    restart = threading.Event()
+
+    def on_change(path: Path) -> None:
+        restart.set()
+        stop_server(1012)
+
+    # check_errors records the file of a failed import, so the fix is watched too.
+    thread = threading.Thread(
+        target=autoreload.check_errors(serve), name="django-main-thread", daemon=True
+    )
+    started = float(os.environ.get(STARTED_ENV) or time.time())
+    reloader = WatchfilesReloader(on_change, serving=thread.is_alive, started=started)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    thread.start()
+    # Template and translation folders are registered through this signal.
+    autoreload.autoreload_started.send(sender=reloader)
+    logger.info("Watching for file changes with watchfiles")
+    try:
+        ticker = reloader.tick()
+        while not restart.is_set():
+            next(ticker)
+    except KeyboardInterrupt:
+        stop_server(1001)
+        thread.join()
+        sys.exit(0)
+    thread.join()
+    sys.exit(RESTART_EXIT_CODE)
+
+
+class Supervisor:
+    """The process the user started: keeps one server process alive across reloads."""
+
+    def __init__(self, listen_fd: int, grace_period: float) -> None:
+        self.listen_fd = listen_fd
+        self.grace_period = grace_period
+        self.process: subprocess.Popen[bytes] | None = None
+        self.stopping = False
+
+    def run(self) -> int:
+        signal.signal(signal.SIGINT, self._on_interrupt)
+        signal.signal(signal.SIGTERM, self._on_terminate)
+        try:
+            while True:
+                code = self._run_server_process()
+                if self.stopping or code == 0:
+                    return 0
+                if code == FATAL_EXIT_CODE:
+                    return 1
+                if code != RESTART_EXIT_CODE:
+                    sys.stderr.write(
+                        "The server process stopped with an error; "
+                        "waiting for a file change to start it again.\n"
+                    )
+                    sys.stderr.flush()
+                    self._wait_for_change()
+        except KeyboardInterrupt:
+            return 0
+
+    def _run_server_process(self) -> int:
+        environ = {
+            **os.environ,
+            SERVER_PROCESS_ENV: "true",
+            LISTEN_FD_ENV: str(self.listen_fd),
+            STARTED_ENV: repr(time.time()),
+        }
+        # Django's own reloader variable, for code that checks it to run only once.
+        environ[autoreload.DJANGO_AUTORELOAD_ENV] = "true"
+        self.process = subprocess.Popen(
+            autoreload.get_child_arguments(), env=environ, pass_fds=(self.listen_fd,)
+        )
+        try:
+            while True:
+                try:
+                    return self.process.wait(timeout=0.5)
+                except subprocess.TimeoutExpired:
+                    continue
+        finally:
+            self.process = None
+
+    def _wait_for_change(self) -> None:
+        """Watch the project's own folders for any Python file change."""
+        for _changes in watchfiles.watch(
+            *project_roots(), watch_filter=watchfiles.PythonFilter(), raise_interrupt=True
+        ):
+            return
+
+    def _on_interrupt(self, signum: int, frame: Any) -> None:
+        # Ctrl-C went to the whole process group: the server process shuts down
+        # gracefully by itself; give it time, then make sure it is gone.
+        self.stopping = True
+        if self.process is None:
+            raise KeyboardInterrupt
+        self._reap_later()
+
+    def _on_terminate(self, signum: int, frame: Any) -> None:
+        self.stopping = True
+        if self.process is None:
+            raise KeyboardInterrupt
+        self.process.send_signal(signal.SIGTERM)
+        self._reap_later()
+
+    def _reap_later(self) -> None:
+        process = self.process
+
+        def kill() -> None:
+            if process is not None and process.poll() is None:
+                process.kill()
+
+        timer = threading.Timer(self.grace_period, kill)
+        timer.daemon = True
+        timer.start()
+
+
+def project_roots() -> list[str]:
+    """Folders holding the project's own code: sys.path entries outside the installation."""
+    installation = {Path(p).resolve() for p in {sys.prefix, sys.base_prefix, sys.exec_prefix}}
+    roots: set[Path] = set()
+    for file in autoreload.iter_all_python_module_files():
+        for entry in sys.path:
+            if not entry:
+                continue
+            root = Path(entry).resolve()
+            if root.is_dir() and file.is_relative_to(root):
+                if not any(root.is_relative_to(prefix) for prefix in installation):
+                    roots.add(root)
+                break
+    return sorted(str(root) for root in roots) or [os.getcwd()]
