@@ -9,4 +9,5 @@ Scope: TypeAlias = MutableMapping[str, Any]
 Message: TypeAlias = MutableMapping[str, Any]
 Receive: TypeAlias = Callable[[], Awaitable[Message]]
 Send: TypeAlias = Callable[[Message], Awaitable[None]]
-ASGIApp: TypeAlias = Callable[[Scope, Receive, Send], Awaitable[None]]
+# Loose on purpose: Django's handlers annotate scope as dict and messages as Mapping.
+ASGIApp: TypeAlias = Callable[..., Awaitable[None]]

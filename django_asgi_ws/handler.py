@@ -13,6 +13,7 @@ from django.urls import set_script_prefix
 
 from django_asgi_ws import lifespan, routing
 from django_asgi_ws.asgi_types import ASGIApp, Receive, Scope, Send
+from django_asgi_ws.db import close_thread_connections
 from django_asgi_ws.status import CloseCode
 from django_asgi_ws.websocket import (
     WebSocket,
@@ -97,7 +98,7 @@ class ASGIHandler:
         message = await receive()
         if message["type"] != "websocket.connect":
             return  # the client left during the handshake
-        async with ThreadSensitiveContext():
+        async with ThreadSensitiveContext() as context:
             try:
                 if not self._started:
                     await self.ensure_started()
@@ -119,6 +120,7 @@ class ASGIHandler:
                 await self.run_view(websocket, send, match.func, match.args, match.kwargs)
             finally:
                 self.connections.discard(websocket)
+                await close_thread_connections(context)
 
     async def run_view(
         self, websocket: WebSocket, send: Send, view: Any, args: Any, kwargs: dict[str, Any]

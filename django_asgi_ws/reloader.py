@@ -45,7 +45,7 @@ def is_server_process() -> bool:
     return os.environ.get(SERVER_PROCESS_ENV) == "true"
 
 
-class WatchfilesReloader(autoreload.BaseReloader):  # type: ignore[misc]
+class WatchfilesReloader(autoreload.BaseReloader):
     """Django's reloader contract (``autoreload_started``, ``file_changed``) on watchfiles."""
 
     def __init__(
@@ -98,7 +98,8 @@ class WatchfilesReloader(autoreload.BaseReloader):  # type: ignore[misc]
                                 self.notify_file_changed(path)
                     yield
 
-    def notify_file_changed(self, path: Path) -> None:
+    def notify_file_changed(self, path: str | os.PathLike[str]) -> None:
+        path = Path(path)
         results = autoreload.file_changed.send(sender=self, file_path=path)
         if not any(result for _receiver, result in results):
             logger.info("%s changed, reloading.", path)

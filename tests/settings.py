@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+import tempfile
+
 SECRET_KEY = "django-insecure-tests-only"
 DEBUG = False
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
@@ -10,7 +13,19 @@ INSTALLED_APPS = [
     "django_asgi_ws",
     "tests.testapp",
 ]
-DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+# A file, not ":memory:": Django never closes an in-memory SQLite connection,
+# so tests could not tell a closed connection from a leaked one.
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.path.join(tempfile.gettempdir(), f"django_asgi_ws_{os.getpid()}.sqlite3"),
+        "TEST": {
+            "NAME": os.path.join(
+                tempfile.gettempdir(), f"test_django_asgi_ws_{os.getpid()}.sqlite3"
+            )
+        },
+    }
+}
 ROOT_URLCONF = "tests.urls"
 WEBSOCKET_URLCONF = "tests.ws_urls"
 USE_TZ = True

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from django.core.handlers.asgi import ASGIHandler as DjangoASGIHandler
+from django.db.backends.signals import connection_created
 
 from django_asgi_ws import WebSocketDisconnect, lifespan
 from django_asgi_ws.asgi import get_asgi_application, wrap_asgi_application
@@ -210,3 +211,23 @@ async def test_without_lifespan_startup_hooks_run_once_at_the_first_connection(
             await ws.send_text("ping")
             assert await ws.receive_text() == "pong!"
     assert calls == ["start"]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_database_connections_a_view_opened_close_with_the_socket(
+    client: WebSocketClient,
+) -> None:
+    opened: list[Any] = []
+
+    def record(sender: Any, connection: Any, **kwargs: Any) -> None:
+        opened.append(connection)
+
+    connection_created.connect(record)
+    try:
+        async with client.connect("/ws/notes/") as ws:
+            await ws.send_text("note")
+            assert await ws.receive_json() == {"count": 1}
+            assert [c.connection is not None for c in opened] == [True]
+    finally:
+        connection_created.disconnect(record)
+    assert [c.connection for c in opened] == [None]

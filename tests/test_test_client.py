@@ -8,6 +8,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
 from django.contrib.sessions.backends.db import SessionStore
+from django.db import connections
 from django.test import TestCase
 
 from django_asgi_ws import WebSocketDisconnect
@@ -141,6 +142,8 @@ async def test_views_use_the_database_in_a_transactional_pytest_test(
         await ws.send_text("from the socket")
         assert await ws.receive_json() == {"count": 2}
     assert await sync_to_async(Note.objects.filter(text="from the socket").count)() == 1
+    # This test's own sync_to_async calls ran in asgiref's shared worker thread.
+    await sync_to_async(connections.close_all)()
 
 
 class DjangoTestCaseTests(TestCase):

@@ -22,18 +22,23 @@ import asyncio
 import logging
 import os
 import socket
+import time
 from typing import Any
 
 import daphne
 from daphne.endpoints import build_endpoint_description_strings
 from daphne.ws_protocol import WebSocketProtocol as DaphneWebSocketProtocol
-from twisted.internet import defer, reactor
+from twisted.internet import defer
+from twisted.internet import reactor as twisted_reactor
 
 from django_asgi_ws.asgi_types import ASGIApp
 from django_asgi_ws.servers.base import ReadyCallback, ServerOptions
 from django_asgi_ws.servers.lifespan import LifespanManager
 
 logger = logging.getLogger("django_asgi_ws.server")
+
+# Twisted's reactor is typed through interfaces that mypy reads as unbound methods.
+reactor: Any = twisted_reactor
 
 
 class WebSocketProtocol(DaphneWebSocketProtocol):  # type: ignore[misc]
@@ -82,7 +87,7 @@ class _Server(daphne.server.Server):  # type: ignore[misc]
 
     def run(self) -> None:
         if self.adopt_fd is not None:
-            self.endpoints = []
+            self.endpoints: list[str] = []
             reactor.callWhenRunning(self._adopt_listening_socket)
         reactor.callWhenRunning(self._start_lifespan)
         super().run()
@@ -115,7 +120,7 @@ class _Server(daphne.server.Server):  # type: ignore[misc]
         for protocol in list(self.connections):
             if isinstance(protocol, WebSocketProtocol) and protocol.state == protocol.STATE_OPEN:
                 protocol.sendCloseFrame(code=close_code, isReply=False)
-        deadline = reactor.seconds() + timeout
+        deadline = time.monotonic() + timeout
 
         def stop_when_idle() -> None:
             running = [
@@ -123,7 +128,7 @@ class _Server(daphne.server.Server):  # type: ignore[misc]
                 for details in self.connections.values()
                 if "application_instance" in details and not details["application_instance"].done()
             ]
-            if running and reactor.seconds() < deadline:
+            if running and time.monotonic() < deadline:
                 reactor.callLater(0.05, stop_when_idle)
             else:
                 self.stop()

@@ -10,7 +10,7 @@ import sys
 import threading
 from argparse import ArgumentParser
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, cast
 
 import django
 from django.apps import apps
@@ -44,8 +44,8 @@ class Command(BaseCommand):
         "and its websocket routes, and restarts it when code changes."
     )
     # Checks run in the server process, after each reload, as runserver does.
-    requires_system_checks: ClassVar[list[str]] = []
-    suppressed_base_arguments: ClassVar[set[str]] = {"--verbosity", "--traceback"}
+    requires_system_checks = []  # noqa: RUF012 - BaseCommand declares it per instance
+    suppressed_base_arguments = {"--verbosity", "--traceback"}  # noqa: RUF012
     # How long open connections get to finish on a reload or Ctrl-C.
     shutdown_timeout = 3.0
 
@@ -218,7 +218,7 @@ class Command(BaseCommand):
         if serve_static and apps.is_installed("django.contrib.staticfiles"):
             from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
-            application = ASGIStaticFilesHandler(application)
+            application = ASGIStaticFilesHandler(cast(Any, application))
         return AccessLogMiddleware(application)
 
     def print_banner(self, server: Server, address: Address, port: int) -> None:
