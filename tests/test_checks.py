@@ -264,3 +264,78 @@ def test_check_command_reports_e005_under_the_compatibility_tag(
     installed(uvicorn=True, websockets=False, wsproto=False)
     with pytest.raises(SystemCheckError, match=r"django_asgi_ws\.E005"):
         call_command("check", "--tag", "compatibility", stdout=StringIO(), stderr=StringIO())
+
+
+# E006-E008: the server settings -------------------------------------------------------
+
+
+def test_the_default_server_settings_pass() -> None:
+    assert checks.check_server_settings() == []
+
+
+@pytest.mark.parametrize("server", ["uvicorn", "daphne"])
+def test_each_known_runasgi_server_passes(settings: Any, server: str) -> None:
+    settings.RUNASGI_SERVER = server
+    assert checks.check_server_settings() == []
+
+
+def test_an_unknown_runasgi_server_is_e006_naming_the_choices(settings: Any) -> None:
+    settings.RUNASGI_SERVER = "gunicorn"
+    errors = checks.check_server_settings()
+    assert error_ids(errors) == ["django_asgi_ws.E006"]
+    assert "must be one of uvicorn, daphne" in errors[0].msg
+    assert "'gunicorn'" in errors[0].msg
+
+
+@pytest.mark.parametrize("size", [0, -1, "big", True, 1.5])
+def test_a_max_message_size_that_is_not_a_positive_int_is_e007(settings: Any, size: Any) -> None:
+    settings.WEBSOCKET_MAX_MESSAGE_SIZE = size
+    errors = checks.check_server_settings()
+    assert error_ids(errors) == ["django_asgi_ws.E007"]
+    assert f"it is {size!r}" in errors[0].msg
+
+
+@pytest.mark.parametrize("size", [1, 64 * 1024 * 1024])
+def test_a_positive_max_message_size_passes(settings: Any, size: int) -> None:
+    settings.WEBSOCKET_MAX_MESSAGE_SIZE = size
+    assert checks.check_server_settings() == []
+
+
+@pytest.mark.parametrize("name", ["WEBSOCKET_PING_INTERVAL", "WEBSOCKET_PING_TIMEOUT"])
+@pytest.mark.parametrize("value", [0, -5, "x", True])
+def test_a_ping_setting_that_is_not_a_positive_number_is_e008(
+    settings: Any, name: str, value: Any
+) -> None:
+    setattr(settings, name, value)
+    errors = checks.check_server_settings()
+    assert error_ids(errors) == ["django_asgi_ws.E008"]
+    assert name in errors[0].msg
+    assert f"it is {value!r}" in errors[0].msg
+
+
+@pytest.mark.parametrize("name", ["WEBSOCKET_PING_INTERVAL", "WEBSOCKET_PING_TIMEOUT"])
+@pytest.mark.parametrize("value", [None, 0.5, 30])
+def test_a_ping_setting_of_none_or_a_positive_number_passes(
+    settings: Any, name: str, value: Any
+) -> None:
+    setattr(settings, name, value)
+    assert checks.check_server_settings() == []
+
+
+def test_every_bad_server_setting_is_reported_at_once(settings: Any) -> None:
+    settings.RUNASGI_SERVER = "gunicorn"
+    settings.WEBSOCKET_MAX_MESSAGE_SIZE = 0
+    settings.WEBSOCKET_PING_INTERVAL = 0
+    settings.WEBSOCKET_PING_TIMEOUT = "x"
+    assert error_ids(checks.check_server_settings()) == [
+        "django_asgi_ws.E006",
+        "django_asgi_ws.E007",
+        "django_asgi_ws.E008",
+        "django_asgi_ws.E008",
+    ]
+
+
+def test_check_command_reports_e006(settings: Any) -> None:
+    settings.RUNASGI_SERVER = "gunicorn"
+    with pytest.raises(SystemCheckError, match=r"django_asgi_ws\.E006"):
+        call_command("check", stdout=StringIO(), stderr=StringIO())

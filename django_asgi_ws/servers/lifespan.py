@@ -27,6 +27,7 @@ class LifespanManager:
         self._to_app: asyncio.Queue[Message] = asyncio.Queue()
         self._from_app: asyncio.Queue[Message] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._answered = False  # the application sent at least one lifespan message
 
     async def startup(self) -> None:
         self._task = asyncio.ensure_future(self._run())
@@ -41,10 +42,15 @@ class LifespanManager:
 
     async def _run(self) -> None:
         scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": {}}
+
+        async def send(message: Message) -> None:
+            self._answered = True
+            await self._from_app.put(message)
+
         try:
-            await self.application(scope, self._to_app.get, self._from_app.put)
+            await self.application(scope, self._to_app.get, send)
         except Exception:
-            if self._from_app.empty():
+            if not self._answered:
                 self.supported = False
                 logger.debug("The application does not support the lifespan protocol.")
             else:

@@ -120,17 +120,20 @@ class Command(BaseCommand):
 
     def bind(self, address: Address) -> socket.socket:
         family = socket.AF_INET6 if address.ipv6 else socket.AF_INET
-        listen_socket = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            listen_socket = socket.socket(family, socket.SOCK_STREAM)
+        except OSError as exc:
+            raise CommandError(f"Error: cannot open a socket: {exc}") from exc
         listen_socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             listen_socket.bind((address.host, address.port))
+        except (socket.gaierror, UnicodeError) as exc:  # gaierror is an OSError: first
+            listen_socket.close()
+            raise CommandError(f"Error: {address.host!r} cannot be resolved ({exc}).") from exc
         except OSError as exc:
             listen_socket.close()
             message = BIND_ERRORS.get(exc.errno or 0, str(exc))
             raise CommandError(f"Error: {message}") from exc
-        except (socket.gaierror, UnicodeError) as exc:
-            listen_socket.close()
-            raise CommandError(f"Error: {address.host!r} cannot be resolved ({exc}).") from exc
         listen_socket.listen(2048)
         listen_socket.set_inheritable(True)
         return listen_socket
