@@ -17,6 +17,7 @@ Two processes, as with Django's runserver:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -159,6 +160,7 @@ class Supervisor:
         self.grace_period = grace_period
         self.process: subprocess.Popen[bytes] | None = None
         self.stopping = False
+        self.started_at = time.time()
 
     def run(self) -> int:
         signal.signal(signal.SIGINT, self._on_interrupt)
@@ -181,6 +183,7 @@ class Supervisor:
             return 0
 
     def _run_server_process(self) -> int:
+        self.started_at = time.time()
         environ = {
             **os.environ,
             SERVER_PROCESS_ENV: "true",
@@ -202,7 +205,12 @@ class Supervisor:
             self.process = None
 
     def _wait_for_change(self) -> None:
-        """Watch the project's own folders for any Python file change."""
+        """Watch the project's own folders for any Python file change.
+
+        A file saved while the failed process was still starting counts too.
+        """
+        if any(mtime > self.started_at for mtime in _python_mtimes(project_roots())):
+            return
         for _changes in watchfiles.watch(
             *project_roots(), watch_filter=watchfiles.PythonFilter(), raise_interrupt=True
         ):
@@ -233,6 +241,17 @@ class Supervisor:
         timer = threading.Timer(self.grace_period, kill)
         timer.daemon = True
         timer.start()
+
+
+def _python_mtimes(roots: list[str]) -> Iterator[float]:
+    ignored = set(watchfiles.DefaultFilter.ignore_dirs) | {"site-packages", "node_modules"}
+    for root in roots:
+        for folder, subfolders, names in os.walk(root):
+            subfolders[:] = [name for name in subfolders if name not in ignored]
+            for name in names:
+                if name.endswith(".py"):
+                    with contextlib.suppress(OSError):
+                        yield os.stat(os.path.join(folder, name)).st_mtime
 
 
 def project_roots() -> list[str]:

@@ -148,6 +148,7 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, signal.default_int_handler)
         failed = threading.Event()
+        finished = threading.Event()
 
         def serve() -> None:
             try:
@@ -155,15 +156,20 @@ class Command(BaseCommand):
             except BaseException:
                 failed.set()
                 raise
+            finally:
+                finished.set()
 
         thread = threading.Thread(target=serve, name="django-main-thread", daemon=True)
         thread.start()
         try:
-            while thread.is_alive():
-                thread.join(0.5)
+            # Not thread.join(timeout): before Python 3.13 an interrupt inside it can
+            # mark the thread finished while it still serves (CPython gh-90882).
+            while not finished.wait(0.5):
+                pass
         except KeyboardInterrupt:
             self.stop_server(1001)
-            thread.join()
+            finished.wait()
+        thread.join()
         if failed.is_set():
             sys.exit(1)
 
@@ -196,16 +202,21 @@ class Command(BaseCommand):
             ),
         )
         self._server = server
+        if self._stop_code is not None:
+            return  # stopped while checks ran
 
         def on_ready(host: str, port: int) -> None:
             self.print_banner(server, address, port)
 
         server.run(on_ready)
 
+    _server: Server | None = None
+    _stop_code: int | None = None
+
     def stop_server(self, close_code: int) -> None:
-        server = getattr(self, "_server", None)
-        if server is not None:
-            server.stop(close_code)
+        self._stop_code = close_code
+        if self._server is not None:
+            self._server.stop(close_code)
 
     def get_application(self, options: dict[str, Any]) -> ASGIApp:
         """ASGI_APPLICATION if set, else ours; static files and access log added for dev."""
