@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
+import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,3 +89,72 @@ def serve_subprocess(
 def live_server(server_name: str) -> Iterator[LiveServer]:
     with serve_subprocess([sys.executable, "-m", "tests.serve", server_name]) as server:
         yield server
+
+
+BANNER = re.compile(
+    r"Starting ASGI server \((?P<server>\S+) (?P<version>\S+)\) at "
+    r"http://(?P<host>\[[0-9a-fA-F:]+\]|[^:/\s]+):(?P<port>\d+)/"
+)
+QUIT_LINE = "Quit the server with CONTROL-C."
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment of a developer's shell: no test settings module, unbuffered output."""
+    env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
+    return {**env, "PYTHONUNBUFFERED": "1", **extra}
+
+
+@contextmanager
+def runasgi(
+    project: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 30
+) -> Iterator[LiveServer]:
+    """Start ``manage.py runasgi *args``, wait for its banner, stop it (and its group) at the end.
+
+    ``host`` is the host the banner shows, ``port`` the port it shows.
+    """
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "runasgi", *args],
+        cwd=project,
+        env=env or child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        start_new_session=True,
+    )
+    output: list[str] = []
+    ready = threading.Event()
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            output.append(line)
+            if line.startswith(QUIT_LINE):
+                ready.set()
+        ready.set()
+
+    thread = threading.Thread(target=pump, daemon=True)
+    thread.start()
+    try:
+        ready.wait(timeout)
+        match = BANNER.search("".join(output))
+        if match is None or QUIT_LINE not in "".join(output):
+            raise AssertionError("runasgi did not start:\n" + "".join(output))
+        yield LiveServer(process, match["host"], int(match["port"]), output)
+    finally:
+        stop(process)
+        thread.join(5)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def stop(process: subprocess.Popen[str]) -> None:
+    """SIGTERM, a grace period, then SIGKILL for whatever is left in its process group."""
+    if process.poll() is None:
+        process.terminate()
+        with suppress(subprocess.TimeoutExpired):
+            process.wait(10)
+    with suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)  # the server process, if it outlived runasgi
+    process.wait()

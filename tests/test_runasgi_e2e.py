@@ -16,12 +16,10 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
 from importlib.metadata import version
 from pathlib import Path
 
@@ -30,17 +28,12 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.sync.client import ClientConnection, connect
 
-from tests.live import LiveServer
+from tests.live import QUIT_LINE, LiveServer, child_env, runasgi
 
 pytestmark = pytest.mark.e2e
 
 TEMPLATE = Path(__file__).resolve().parent / "runasgi_project"
 SERVERS = ["uvicorn", "daphne"]
-BANNER = re.compile(
-    r"Starting ASGI server \((?P<server>\S+) (?P<version>\S+)\) at "
-    r"http://(?P<host>\[[0-9a-fA-F:]+\]|[^:/\s]+):(?P<port>\d+)/"
-)
-QUIT_LINE = "Quit the server with CONTROL-C."
 VIEWS_V1 = 'VERSION = "v1"'
 VIEWS_V2 = 'VERSION = "v2"'
 
@@ -52,12 +45,6 @@ def make_project(tmp_path: Path) -> Path:
     project = tmp_path / "project"
     shutil.copytree(TEMPLATE, project, ignore=shutil.ignore_patterns("__pycache__", "*.sqlite3"))
     return project
-
-
-def child_env(**extra: str) -> dict[str, str]:
-    """The environment of a developer's shell: no test settings module, unbuffered output."""
-    env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
-    return {**env, "PYTHONUNBUFFERED": "1", **extra}
 
 
 def manage(
@@ -74,62 +61,6 @@ def manage(
         errors="replace",
         timeout=timeout,
     )
-
-
-@contextmanager
-def runasgi(
-    project: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 30
-) -> Iterator[LiveServer]:
-    """Start ``manage.py runasgi *args``, wait for its banner, stop it (and its group) at the end.
-
-    ``host`` is the host the banner shows, ``port`` the port it shows.
-    """
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "runasgi", *args],
-        cwd=project,
-        env=env or child_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        encoding="utf-8",
-        errors="replace",
-        start_new_session=True,
-    )
-    output: list[str] = []
-    ready = threading.Event()
-
-    def pump() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            output.append(line)
-            if line.startswith(QUIT_LINE):
-                ready.set()
-        ready.set()
-
-    thread = threading.Thread(target=pump, daemon=True)
-    thread.start()
-    try:
-        ready.wait(timeout)
-        match = BANNER.search("".join(output))
-        if match is None or QUIT_LINE not in "".join(output):
-            raise AssertionError("runasgi did not start:\n" + "".join(output))
-        yield LiveServer(process, match["host"], int(match["port"]), output)
-    finally:
-        stop(process)
-        thread.join(5)
-        if process.stdout is not None:
-            process.stdout.close()
-
-
-def stop(process: subprocess.Popen[str]) -> None:
-    """SIGTERM, a grace period, then SIGKILL for whatever is left in its process group."""
-    if process.poll() is None:
-        process.terminate()
-        with suppress(subprocess.TimeoutExpired):
-            process.wait(10)
-    with suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)  # the server process, if it outlived runasgi
-    process.wait()
 
 
 def wait_for_output(live: LiveServer, pattern: str, since: int = 0, timeout: float = 10) -> str:
