@@ -36,7 +36,6 @@ class ASGIHandler:
 
     def __init__(self, http_application: ASGIApp) -> None:
         self.http_application = http_application
-        self.connections: set[WebSocket] = set()
         self._started = False
         self._startup: asyncio.Future[None] | None = None
 
@@ -115,11 +114,9 @@ class ASGIHandler:
                 await refuse(scope, send, HTTPStatus.NOT_FOUND)
                 return
             websocket = WebSocket(scope, receive, send, resolver_match=match, path_info=path_info)
-            self.connections.add(websocket)
             try:
                 await self.run_view(websocket, send, match.func, match.args, match.kwargs)
             finally:
-                self.connections.discard(websocket)
                 await close_thread_connections(context)
 
     async def run_view(
