@@ -77,7 +77,7 @@ class WatchfilesReloader(autoreload.BaseReloader):
         snapshot: dict[Path, float] = {}
         while not self.should_stop:
             modules_seen = len(sys.modules)  # before listing, so no import slips between
-            files = set(self.watched_files())
+            files = self.snapshot_files()
             directories = sorted({str(path.parent) for path in files if path.parent.is_dir()})
             with RustNotify(directories, False, False, 300, False, True) as notify:
                 current = _mtimes(files)
@@ -98,6 +98,19 @@ class WatchfilesReloader(autoreload.BaseReloader):
                                 snapshot.update(_mtimes({path}))
                                 self.notify_file_changed(path)
                     yield
+
+    def snapshot_files(self) -> set[Path]:
+        """The watched files; retried when an import in the serving thread races the listing.
+
+        Django lists sys.modules by key and then looks each key up, so a module
+        removed in between (a failed import) raises KeyError.
+        """
+        for _attempt in range(20):
+            try:
+                return set(self.watched_files())
+            except (KeyError, RuntimeError):
+                time.sleep(0.01)
+        return set(self.watched_files())
 
     def notify_file_changed(self, path: str | os.PathLike[str]) -> None:
         path = Path(path)

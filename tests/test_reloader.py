@@ -286,3 +286,20 @@ def test_without_any_project_folder_on_sys_path_the_current_directory_is_watched
     monkeypatch.setattr(sys, "path", [sys.prefix])
     monkeypatch.chdir(tmp_path)
     assert project_roots() == [os.getcwd()]
+
+
+def test_listing_files_is_retried_when_an_import_races_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reloader = WatchfilesReloader(lambda path: None)
+    calls: list[int] = []
+
+    def watched_files() -> Iterator[Path]:
+        calls.append(1)
+        if len(calls) == 1:
+            raise KeyError("mysite.ws_urls")  # removed from sys.modules mid-listing
+        yield Path(__file__)
+
+    monkeypatch.setattr(reloader, "watched_files", watched_files)
+    assert reloader.snapshot_files() == {Path(__file__)}
+    assert len(calls) == 2
