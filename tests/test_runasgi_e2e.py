@@ -9,6 +9,7 @@ their own.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -471,3 +472,20 @@ def test_a_server_that_cannot_serve_websockets_is_refused_before_binding(
     assert message in result.stderr, result.stderr
     assert "already in use" not in result.stderr
     assert "Starting ASGI server" not in result.stdout
+
+
+def test_keepalive_pings_follow_websocket_ping_interval(shared: tuple[str, LiveServer]) -> None:
+    """WEBSOCKET_PING_INTERVAL = 1 in the project: an idle socket is pinged on both servers."""
+    _, live = shared
+    records: list[logging.LogRecord] = []
+    client_logger = logging.getLogger(f"tests.pings.{id(records)}")
+    client_logger.setLevel(logging.DEBUG)
+    client_logger.propagate = False
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    client_logger.addHandler(handler)
+    with connect(ws_url(live, "/ws/echo/"), logger=client_logger) as ws:
+        time.sleep(3.5)  # daphne checks its timers every 2 s
+        say_hello(ws)  # still open: the pings were answered
+    pings = [r for r in records if r.getMessage().startswith("< PING")]
+    assert pings, [r.getMessage() for r in records]

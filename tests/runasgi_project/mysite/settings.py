@@ -20,6 +20,9 @@ INSTALLED_APPS = [
 ROOT_URLCONF = "mysite.urls"
 WEBSOCKET_URLCONF = "mysite.ws_urls"
 WEBSOCKET_MAX_MESSAGE_SIZE = 1024
+# Frequent keepalive pings, so a test can see them on both servers.
+WEBSOCKET_PING_INTERVAL = 1
+WEBSOCKET_PING_TIMEOUT = 5
 
 DATABASES = {
     "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "db.sqlite3"},
