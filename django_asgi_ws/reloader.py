@@ -220,14 +220,25 @@ class Supervisor:
     def _wait_for_change(self) -> None:
         """Watch the project's own folders for any Python file change.
 
-        A file saved while the failed process was still starting counts too.
+        The watch opens before the modification times are compared, so a file
+        saved while the failed process was starting, or while the watch was
+        being set up, counts too.
         """
-        if any(mtime > self.started_at for mtime in _python_mtimes(project_roots())):
-            return
-        for _changes in watchfiles.watch(
-            *project_roots(), watch_filter=watchfiles.PythonFilter(), raise_interrupt=True
-        ):
-            return
+        roots = project_roots()
+        python_files = watchfiles.PythonFilter()
+        with RustNotify(roots, False, False, 300, True, True) as notify:
+            if any(mtime > self.started_at for mtime in _python_mtimes(roots)):
+                return
+            while True:
+                changes = notify.watch(50, 20, 500, None)
+                if changes == "signal":
+                    raise KeyboardInterrupt
+                if changes == "stop":
+                    return
+                if changes != "timeout" and any(
+                    python_files(watchfiles.Change(change), path) for change, path in changes
+                ):
+                    return
 
     def _on_interrupt(self, signum: int, frame: Any) -> None:
         # Ctrl-C went to the whole process group: the server process shuts down

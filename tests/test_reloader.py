@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from django.utils import autoreload
 
-from django_asgi_ws.reloader import WatchfilesReloader, project_roots
+from django_asgi_ws import reloader as reloader_module
+from django_asgi_ws.reloader import Supervisor, WatchfilesReloader, project_roots
 
 DELAY = 0.3  # before a change is made, so that the watch is in place by then
 TIMEOUT = 3.0  # how long the reloader gets to report it
@@ -74,23 +75,34 @@ def modify(path: Path) -> None:
     path.write_text(path.read_text() + "VALUE = 2\n")
 
 
-def modify_later(*paths: Path) -> threading.Thread:
-    """Modify the files one after the other, DELAY apart, from another thread."""
+def modify_later(*paths: Path) -> threading.Event:
+    """Modify the files one after the other, DELAY apart, once the watch is in place.
+
+    Returns the event to set when it is (tick_until sets it after the first tick).
+    """
+    watching = threading.Event()
 
     def run() -> None:
+        watching.wait(TIMEOUT)
         for path in paths:
             time.sleep(DELAY)
             modify(path)
 
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
+    threading.Thread(target=run, daemon=True).start()
+    return watching
 
 
-def tick_until(reloader: WatchfilesReloader, done: Callable[[], bool]) -> None:
+def tick_until(
+    reloader: WatchfilesReloader,
+    done: Callable[[], bool],
+    watching: threading.Event | None = None,
+) -> None:
     ticker = reloader.tick()
     deadline = time.monotonic() + TIMEOUT
     try:
+        next(ticker)  # the watch is built before the first tick ends
+        if watching is not None:
+            watching.set()
         while not done() and time.monotonic() < deadline:
             next(ticker)
     finally:
@@ -133,18 +145,16 @@ def file_changed_receiver() -> Iterator[Callable[[Any], list[Path]]]:
 def test_a_change_to_an_imported_module_calls_on_change_with_its_path(module: Path) -> None:
     changed: list[Path] = []
     reloader = WatchfilesReloader(changed.append)
-    thread = modify_later(module)
-    tick_until(reloader, lambda: module in changed)
-    thread.join()
+    watching = modify_later(module)
+    tick_until(reloader, lambda: module in changed, watching)
     assert module in changed
 
 
 def test_an_unimported_python_file_is_ignored_while_serving(module: Path, unrelated: Path) -> None:
     changed: list[Path] = []
     reloader = WatchfilesReloader(changed.append, serving=lambda: True)
-    thread = modify_later(unrelated, module)  # the module's change shows the watch ran
-    tick_until(reloader, lambda: module in changed)
-    thread.join()
+    watching = modify_later(unrelated, module)  # the module's change shows the watch ran
+    tick_until(reloader, lambda: module in changed, watching)
     assert module in changed
     assert unrelated not in changed
 
@@ -154,9 +164,8 @@ def test_once_serving_failed_any_python_file_beside_a_module_counts(
 ) -> None:
     changed: list[Path] = []
     reloader = WatchfilesReloader(changed.append, serving=lambda: False)
-    thread = modify_later(unrelated)
-    tick_until(reloader, lambda: unrelated in changed)
-    thread.join()
+    watching = modify_later(unrelated)
+    tick_until(reloader, lambda: unrelated in changed, watching)
     assert unrelated in changed
 
 
@@ -167,9 +176,8 @@ def test_once_serving_failed_other_files_beside_a_module_are_still_ignored(
     notes.write_text("todo\n")
     changed: list[Path] = []
     reloader = WatchfilesReloader(changed.append, serving=lambda: False)
-    thread = modify_later(notes, unrelated)
-    tick_until(reloader, lambda: unrelated in changed)
-    thread.join()
+    watching = modify_later(notes, unrelated)
+    tick_until(reloader, lambda: unrelated in changed, watching)
     assert unrelated in changed
     assert notes not in changed
 
@@ -186,11 +194,10 @@ def test_a_module_imported_while_watching_is_watched_too(
     try:
         next(ticker)  # the watch is built before the import
         late = make_module(elsewhere)
-        thread = modify_later(late)
+        modify_later(late).set()
         deadline = time.monotonic() + TIMEOUT
         while late not in changed and time.monotonic() < deadline:
             next(ticker)
-        thread.join()
     finally:
         ticker.close()
     assert late in changed
@@ -303,3 +310,73 @@ def test_listing_files_is_retried_when_an_import_races_it(
     monkeypatch.setattr(reloader, "watched_files", watched_files)
     assert reloader.snapshot_files() == {Path(__file__)}
     assert len(calls) == 2
+
+
+# The supervisor, waiting for a fix after the server process failed to start -------------------
+
+
+def wait_for_change_in_thread(supervisor: Supervisor) -> threading.Thread:
+    thread = threading.Thread(target=supervisor._wait_for_change, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The only project root, holding one module last saved long ago."""
+    root = tmp_path.resolve()
+    saved_long_ago = root / "models.py"
+    saved_long_ago.write_text("x = 1\n")
+    age(saved_long_ago)
+    monkeypatch.setattr("django_asgi_ws.reloader.project_roots", lambda: [str(root)])
+    return root
+
+
+def test_the_supervisor_returns_at_once_for_a_file_saved_while_the_process_started(
+    project: Path,
+) -> None:
+    supervisor = Supervisor(listen_fd=-1, grace_period=1)
+    supervisor.started_at = time.time() - 5
+    (project / "models.py").write_text("x = 2\n")
+    thread = wait_for_change_in_thread(supervisor)
+    thread.join(TIMEOUT)
+    assert not thread.is_alive()
+
+
+def test_the_supervisor_waits_while_nothing_changes(project: Path) -> None:
+    supervisor = Supervisor(listen_fd=-1, grace_period=1)
+    thread = wait_for_change_in_thread(supervisor)
+    thread.join(1.0)
+    assert thread.is_alive()
+    (project / "models.py").write_text("x = 2\n")
+    thread.join(TIMEOUT)
+    assert not thread.is_alive()
+
+
+def test_the_supervisor_ignores_files_that_are_not_python(project: Path) -> None:
+    supervisor = Supervisor(listen_fd=-1, grace_period=1)
+    thread = wait_for_change_in_thread(supervisor)
+    time.sleep(DELAY)
+    (project / "notes.txt").write_text("hello\n")
+    thread.join(1.5)
+    assert thread.is_alive()
+    (project / "models.py").write_text("x = 3\n")
+    thread.join(TIMEOUT)
+    assert not thread.is_alive()
+
+
+def test_the_supervisor_sees_a_fix_saved_just_after_it_compared_modification_times(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fix lands between the comparison and the first event: it must not be missed."""
+    supervisor = Supervisor(listen_fd=-1, grace_period=1)
+    compare = reloader_module._python_mtimes
+
+    def compare_then_save(roots: list[str]) -> Iterator[float]:
+        yield from compare(roots)
+        (project / "models.py").write_text("x = 4\n")
+
+    monkeypatch.setattr(reloader_module, "_python_mtimes", compare_then_save)
+    thread = wait_for_change_in_thread(supervisor)
+    thread.join(TIMEOUT)
+    assert not thread.is_alive()
