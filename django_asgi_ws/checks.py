@@ -11,6 +11,7 @@ from asgiref.sync import iscoroutinefunction
 from django.core import checks
 
 from django_asgi_ws.conf import conf
+from django_asgi_ws.limits import parse_rate
 from django_asgi_ws.routing import iter_routes
 from django_asgi_ws.servers.base import SERVER_NAMES
 
@@ -19,6 +20,8 @@ def register_checks() -> None:
     checks.register(check_urlconf, checks.Tags.urls)
     checks.register(check_websocket_library, checks.Tags.compatibility)
     checks.register(check_server_settings)
+    checks.register(check_security_settings, checks.Tags.security)
+    checks.register(check_deploy_origins, checks.Tags.security, deploy=True)
 
 
 def check_urlconf(
@@ -130,3 +133,83 @@ def check_server_settings(
                 )
             )
     return errors
+
+
+def check_security_settings(
+    app_configs: Sequence[Any] | None = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    errors: list[checks.CheckMessage] = []
+    origins = conf.WEBSOCKET_ALLOWED_ORIGINS
+    if origins is not None:
+        if isinstance(origins, str) or not isinstance(origins, (list, tuple)):
+            errors.append(
+                checks.Error(
+                    f"WEBSOCKET_ALLOWED_ORIGINS must be a list of origins or None; "
+                    f"it is {origins!r}.",
+                    hint='For example ["https://example.com", "https://*.example.com"].',
+                    id="django_asgi_ws.E009",
+                )
+            )
+        else:
+            for origin in origins:
+                if origin in ("*", "null"):
+                    continue
+                if not isinstance(origin, str) or "://" not in origin:
+                    errors.append(
+                        checks.Error(
+                            f"The origin {origin!r} in WEBSOCKET_ALLOWED_ORIGINS has no scheme.",
+                            hint="Write origins as scheme://host[:port], e.g. "
+                            '"https://example.com", or "*" for any origin.',
+                            id="django_asgi_ws.E009",
+                        )
+                    )
+    if not isinstance(conf.WEBSOCKET_ALLOW_MISSING_ORIGIN, bool):
+        errors.append(
+            checks.Error(
+                "WEBSOCKET_ALLOW_MISSING_ORIGIN must be True or False; "
+                f"it is {conf.WEBSOCKET_ALLOW_MISSING_ORIGIN!r}.",
+                id="django_asgi_ws.E010",
+            )
+        )
+    timeout = conf.WEBSOCKET_HANDSHAKE_TIMEOUT
+    if timeout is not None and (
+        not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0
+    ):
+        errors.append(
+            checks.Error(
+                f"WEBSOCKET_HANDSHAKE_TIMEOUT must be a positive number of seconds or None; "
+                f"it is {timeout!r}.",
+                id="django_asgi_ws.E011",
+            )
+        )
+    rate = conf.WEBSOCKET_RATE_LIMIT
+    if rate is not None:
+        try:
+            parse_rate(rate)
+        except ValueError as exc:
+            errors.append(
+                checks.Error(
+                    f"WEBSOCKET_RATE_LIMIT is invalid: {exc}",
+                    hint="Use None for no limit.",
+                    id="django_asgi_ws.E012",
+                )
+            )
+    return errors
+
+
+def check_deploy_origins(
+    app_configs: Sequence[Any] | None = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """``manage.py check --deploy``: an allow-all origin list undoes the hijacking defence."""
+    origins = conf.WEBSOCKET_ALLOWED_ORIGINS
+    if isinstance(origins, (list, tuple)) and "*" in origins:
+        return [
+            checks.Warning(
+                'WEBSOCKET_ALLOWED_ORIGINS contains "*": any website can open websockets '
+                "to this site with your users' cookies (cross-site websocket hijacking).",
+                hint="List the origins of your own pages instead, or leave the setting "
+                "unset to derive them from ALLOWED_HOSTS and CSRF_TRUSTED_ORIGINS.",
+                id="django_asgi_ws.W001",
+            )
+        ]
+    return []

@@ -42,5 +42,27 @@ class Settings:
         """Seconds to wait for the pong before dropping the connection; None waits forever."""
         return getattr(settings, "WEBSOCKET_PING_TIMEOUT", 20.0)
 
+    @property
+    def WEBSOCKET_ALLOWED_ORIGINS(self) -> Any:
+        """Origins allowed to open a websocket; None derives them from ALLOWED_HOSTS
+        and CSRF_TRUSTED_ORIGINS."""
+        return getattr(settings, "WEBSOCKET_ALLOWED_ORIGINS", None)
+
+    @property
+    def WEBSOCKET_ALLOW_MISSING_ORIGIN(self) -> Any:
+        """Whether a handshake without an Origin header (not from a browser) is allowed."""
+        return getattr(settings, "WEBSOCKET_ALLOW_MISSING_ORIGIN", True)
+
+    @property
+    def WEBSOCKET_HANDSHAKE_TIMEOUT(self) -> Any:
+        """Seconds a view has to accept or refuse a handshake; None waits forever."""
+        return getattr(settings, "WEBSOCKET_HANDSHAKE_TIMEOUT", 10.0)
+
+    @property
+    def WEBSOCKET_RATE_LIMIT(self) -> Any:
+        """Messages a client may send per connection, as "N/s", "N/m" or "N/h"; None
+        sets no limit."""
+        return getattr(settings, "WEBSOCKET_RATE_LIMIT", None)
+
 
 conf = Settings()

@@ -1,19 +1,58 @@
-"""Database connections opened for one websocket connection close with it."""
+"""Database connections: a long-lived websocket must not hold one it no longer needs.
+
+Sync code (the ORM, ``sync_to_async``) called from a websocket connection runs
+in a thread created for that connection alone, as under Django's own ASGI
+handler. Each such thread has its own database connections, so each open
+socket that touched the database could keep a connection open: hundreds of
+sockets would exhaust PostgreSQL's ``max_connections``. These functions apply
+Django's per-request rules (CONN_MAX_AGE, CONN_HEALTH_CHECKS, closing broken
+connections) per message instead, in the thread that owns the connections.
+"""
 
 from __future__ import annotations
 
 from asgiref.sync import SyncToAsync, ThreadSensitiveContext, sync_to_async
-from django.db import connections
+from django.db import close_old_connections, connections
+
+
+def _has_thread(context: ThreadSensitiveContext | None) -> bool:
+    """Whether sync code ran for this connection, so it may own database connections.
+
+    Checking first keeps the common case (a view that never touched the
+    database) free of any thread switch.
+    """
+    return context is not None and context in SyncToAsync.context_to_thread_executor
+
+
+def current_context() -> ThreadSensitiveContext | None:
+    """The thread-sensitive context the handler opened for the current connection."""
+    return SyncToAsync.thread_sensitive_context.get(None)
+
+
+async def aclose_old_connections() -> bool:
+    """What Django does at request_started and request_finished, for this connection.
+
+    Closes connections that are broken, older than CONN_MAX_AGE (at once when
+    it is 0) or in a failed state, and re-arms CONN_HEALTH_CHECKS for the next
+    query. Does nothing if this connection never ran sync code. Returns
+    whether a database connection is still open afterwards.
+    """
+    if _has_thread(current_context()):
+        return await sync_to_async(_close_old_connections, thread_sensitive=True)()
+    return False
+
+
+def _close_old_connections() -> bool:
+    close_old_connections()
+    return any(conn.connection is not None for conn in connections.all(initialized_only=True))
 
 
 async def close_thread_connections(context: ThreadSensitiveContext) -> None:
-    """Close the connections of the thread that ran this context's sync code.
+    """Close every connection of the thread that ran this context's sync code.
 
-    As under Django's own ASGI handler, sync code called from a connection
-    (``sync_to_async``) runs in a thread created for that connection alone.
-    The thread ends with the connection; its database connections would stay
-    open on the server until garbage-collected, whatever CONN_MAX_AGE says.
-    Nothing is done when no sync code ran, which is the common case.
+    The thread ends with the websocket; its connections would otherwise stay
+    open on the database server until garbage-collected, whatever
+    CONN_MAX_AGE says.
     """
-    if context in SyncToAsync.context_to_thread_executor:
+    if _has_thread(context):
         await sync_to_async(connections.close_all, thread_sensitive=True)()

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from http import HTTPStatus
 from typing import Any
 
-from asgiref.sync import ThreadSensitiveContext, iscoroutinefunction
+from asgiref.sync import ThreadSensitiveContext, iscoroutinefunction, sync_to_async
 from django.conf import settings
+from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
+from django.http import Http404
 from django.urls import set_script_prefix
 
 from django_asgi_ws import lifespan, routing
 from django_asgi_ws.asgi_types import ASGIApp, Receive, Scope, Send
 from django_asgi_ws.db import close_thread_connections
+from django_asgi_ws.limits import get_connection_limits
+from django_asgi_ws.origin import get_origin_policy, get_raw_host, is_allowed_host
+from django_asgi_ws.sessions import save_session_at_close, session_was_touched
 from django_asgi_ws.status import CloseCode
 from django_asgi_ws.websocket import (
     WebSocket,
@@ -23,6 +29,7 @@ from django_asgi_ws.websocket import (
 )
 
 logger = logging.getLogger("django_asgi_ws")
+security_logger = logging.getLogger("django_asgi_ws.security")
 
 DENIAL_EXTENSION = "websocket.http.response"
 
@@ -101,10 +108,15 @@ class ASGIHandler:
             try:
                 if not self._started:
                     await self.ensure_started()
+                refusal = check_host_and_origin(scope)
+                if refusal is not None:
+                    await refuse(scope, send, refusal)
+                    return
                 script_name = get_script_name(scope)
                 set_script_prefix(script_name)
                 path_info = get_path_info(scope, script_name)
                 match = routing.resolve(path_info)
+                limits = get_connection_limits()
             except Exception:
                 logger.exception("Cannot route websocket %s", scope.get("path"))
                 await refuse(scope, send, HTTPStatus.INTERNAL_SERVER_ERROR)
@@ -113,10 +125,25 @@ class ASGIHandler:
                 logger.debug("No websocket route for %s", path_info)
                 await refuse(scope, send, HTTPStatus.NOT_FOUND)
                 return
-            websocket = WebSocket(scope, receive, send, resolver_match=match, path_info=path_info)
+            websocket = WebSocket(
+                scope,
+                receive,
+                send,
+                resolver_match=match,
+                path_info=path_info,
+                max_message_size=limits.max_message_size,
+                rate_limiter=limits.rate_limiter(),
+            )
+            if limits.handshake_timeout is not None:
+                websocket.handshake_timer = asyncio.get_running_loop().call_later(
+                    limits.handshake_timeout, _expire_handshake, websocket, asyncio.current_task()
+                )
             try:
                 await self.run_view(websocket, send, match.func, match.args, match.kwargs)
             finally:
+                websocket._cancel_handshake_timer()
+                if session_was_touched(websocket._request):
+                    await sync_to_async(save_session_at_close)(websocket.request)
                 await close_thread_connections(context)
 
     async def run_view(
@@ -136,8 +163,35 @@ class ASGIHandler:
         except WebSocketException as exc:
             logger.debug("Websocket %s closed with %s: %s", websocket.path, exc.code, exc.reason)
             await self._end(websocket, send, exc.code, exc.reason, HTTPStatus.FORBIDDEN)
+        except PermissionDenied:
+            logger.debug("Permission denied for websocket %s", websocket.path)
+            await self._end(websocket, send, CloseCode.POLICY_VIOLATION, "", HTTPStatus.FORBIDDEN)
+        except Http404:
+            logger.debug("Not found: websocket %s", websocket.path)
+            await self._end(websocket, send, CloseCode.POLICY_VIOLATION, "", HTTPStatus.NOT_FOUND)
+        except (SuspiciousOperation, BadRequest) as exc:
+            # Hostile or broken input (too many query fields, a bad Host...), as Django
+            # answers it for HTTP: 400, logged on django.security.<name>, no traceback.
+            if isinstance(exc, SuspiciousOperation):
+                logging.getLogger(f"django.security.{type(exc).__name__}").warning(
+                    "%s (websocket %s)", exc, websocket.path
+                )
+            await self._end(websocket, send, CloseCode.POLICY_VIOLATION, "", HTTPStatus.BAD_REQUEST)
+        except asyncio.CancelledError:
+            if not websocket.handshake_timed_out:
+                raise
+            _uncancel()
+            logger.warning(
+                "Websocket view for %s neither accepted nor refused the handshake within "
+                "%s s (WEBSOCKET_HANDSHAKE_TIMEOUT)",
+                websocket.path,
+                get_connection_limits().handshake_timeout,
+            )
+            await self._end(
+                websocket, send, CloseCode.TRY_AGAIN_LATER, "", HTTPStatus.SERVICE_UNAVAILABLE
+            )
         except Exception:
-            logger.exception("Internal error in websocket view for %s", websocket.path)
+            log_view_error(websocket)
             await self._end(
                 websocket, send, CloseCode.INTERNAL_ERROR, "", HTTPStatus.INTERNAL_SERVER_ERROR
             )
@@ -153,6 +207,67 @@ class ASGIHandler:
             await refuse(websocket.scope, send, refusal)
         elif websocket.state is WebSocketState.CONNECTED:
             await websocket.close(code, reason)
+
+
+def check_host_and_origin(scope: Scope) -> HTTPStatus | None:
+    """Refuse a Host that ALLOWED_HOSTS does not allow (400) or a foreign Origin (403)."""
+    origin: str | None = None
+    headers: dict[bytes, bytes] = {}
+    for name, value in scope.get("headers") or ():
+        if name in _HOST_HEADERS:
+            if name in headers:
+                # Which one would a proxy, or Django, believe? Refuse rather than guess.
+                security_logger.warning(
+                    "Refused websocket %s with more than one %s header.",
+                    scope.get("path"),
+                    name.decode(),
+                )
+                return HTTPStatus.BAD_REQUEST
+            headers[name] = value
+        elif name == b"origin":
+            origin = value.decode("latin-1")
+    host = get_raw_host(headers, scope)
+    if not is_allowed_host(host):
+        security_logger.warning(
+            "Invalid Host header %r for websocket %s: you may need to add it to ALLOWED_HOSTS.",
+            host,
+            scope.get("path"),
+        )
+        return HTTPStatus.BAD_REQUEST
+    if not get_origin_policy().allows(origin, host):
+        security_logger.warning(
+            "Refused websocket %s from origin %r: not an allowed origin "
+            "(see WEBSOCKET_ALLOWED_ORIGINS).",
+            scope.get("path"),
+            origin,
+        )
+        return HTTPStatus.FORBIDDEN
+    return None
+
+
+_HOST_HEADERS = frozenset({b"host", b"x-forwarded-host"})
+
+
+def _expire_handshake(websocket: WebSocket, task: asyncio.Task[Any] | None) -> None:
+    """WEBSOCKET_HANDSHAKE_TIMEOUT ran out: stop the view, whose handshake is then refused."""
+    if websocket.state is WebSocketState.CONNECTING and task is not None:
+        websocket.handshake_timed_out = True
+        task.cancel()
+
+
+def _uncancel() -> None:
+    """Forget the handshake timeout's cancellation (Python 3.11+ counts them)."""
+    task = asyncio.current_task()
+    if task is not None and hasattr(task, "uncancel"):
+        task.uncancel()
+
+
+def log_view_error(websocket: WebSocket) -> None:
+    """Log the exception once, with what AdminEmailHandler needs to mail it like a 500."""
+    extra: dict[str, Any] = {"status_code": 500}
+    with contextlib.suppress(Exception):  # a scope too broken to describe: mail without it
+        extra["request"] = websocket.request
+    logger.exception("Internal error in websocket view for %s", websocket.path, extra=extra)
 
 
 def get_script_name(scope: Scope) -> str:

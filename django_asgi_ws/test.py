@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 from collections import deque
@@ -78,6 +79,7 @@ class WebSocketClient:
             self.application,
             self._build_scope(path, headers, subprotocols, cookies, root_path),
             self.timeout if timeout is None else timeout,
+            cookie_jar=self.cookies,
         )
         return _Connecting(session)
 
@@ -171,8 +173,16 @@ class _Connecting:
 class WebSocketSession:
     """One open test connection, as the client sees it."""
 
-    def __init__(self, application: ASGIApp, scope: dict[str, Any], timeout: float) -> None:
+    def __init__(
+        self,
+        application: ASGIApp,
+        scope: dict[str, Any],
+        timeout: float,
+        *,
+        cookie_jar: SimpleCookie | None = None,
+    ) -> None:
         self.scope = scope
+        self._cookie_jar = cookie_jar
         self.timeout = timeout
         self.subprotocol: str | None = None
         self.accept_headers: list[tuple[bytes, bytes]] = []
@@ -190,10 +200,15 @@ class WebSocketSession:
     async def _open(self) -> None:
         self._task = asyncio.ensure_future(self._run())
         await self._to_app.put({"type": "websocket.connect"})
-        message = await self._next(self.timeout)
+        try:
+            message = await self._next(self.timeout)
+        except TimeoutError:
+            await self._cancel()  # leave no task behind the failed test
+            raise
         if message["type"] == "websocket.accept":
             self.subprotocol = message.get("subprotocol")
             self.accept_headers = list(message.get("headers") or [])
+            self._store_cookies()
             return
         if message["type"] == "websocket.close":
             await self._finish()
@@ -210,6 +225,20 @@ class WebSocketSession:
             await self._finish()
             raise WebSocketRefused(status, body)
         raise AssertionError(f"Unexpected message during the handshake: {message!r}")
+
+    def _store_cookies(self) -> None:
+        """Keep the cookies the handshake response sets, as a browser does."""
+        if self._cookie_jar is None:
+            return
+        for name, value in self.accept_headers:
+            if name.lower() == b"set-cookie":
+                received: SimpleCookie = SimpleCookie()
+                received.load(value.decode("latin-1"))
+                for key, morsel in received.items():
+                    if morsel["max-age"] == "0" or not morsel.value:
+                        self._cookie_jar.pop(key, None)  # a deleted cookie
+                    else:
+                        self._cookie_jar[key] = morsel.value
 
     async def _run(self) -> None:
         try:
@@ -251,6 +280,12 @@ class WebSocketSession:
             error = self._task.exception()
             if error is not None:
                 raise error
+
+    async def _cancel(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
 
     async def _finish(self) -> None:
         """Wait for the application to return, failing the test if it hangs."""

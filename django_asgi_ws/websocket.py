@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import enum
 import json
@@ -9,14 +10,26 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
+from asgiref.sync import sync_to_async
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import QueryDict
 from django.http.cookie import parse_cookie
 from django.utils.datastructures import CaseInsensitiveMapping
 
+from django_asgi_ws.db import aclose_old_connections
+from django_asgi_ws.limits import RateLimiter
+from django_asgi_ws.sessions import (
+    build_request,
+    load_session,
+    load_user,
+    save_session_for_handshake,
+    session_was_touched,
+)
 from django_asgi_ws.status import CloseCode, is_sendable
 
 if TYPE_CHECKING:
+    from django.contrib.sessions.backends.base import SessionBase
+    from django.http import HttpRequest
     from django.urls import ResolverMatch
 
     from django_asgi_ws.asgi_types import Message, Receive, Scope, Send
@@ -89,6 +102,8 @@ class WebSocket:
         *,
         resolver_match: ResolverMatch | None = None,
         path_info: str | None = None,
+        max_message_size: int | None = None,
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
         self.scope = scope
         self._receive = receive
@@ -100,6 +115,12 @@ class WebSocket:
         self.accepted_subprotocol: str | None = None
         self.close_code: int | None = None
         self.close_reason: str = ""
+        self.max_message_size = max_message_size
+        self.rate_limiter = rate_limiter
+        self._request: HttpRequest | None = None
+        # Set by the handler: refuses the handshake if the view takes too long.
+        self.handshake_timer: asyncio.TimerHandle | None = None
+        self.handshake_timed_out = False
 
     # Request-like attributes -------------------------------------------------
 
@@ -150,6 +171,35 @@ class WebSocket:
     def COOKIES(self) -> dict[str, str]:
         return parse_cookie(self.headers.get("cookie", ""))
 
+    # Identity ----------------------------------------------------------------
+
+    @property
+    def request(self) -> HttpRequest:
+        """The handshake as a Django ``HttpRequest`` (a GET), built on first use."""
+        if self._request is None:
+            self._request = build_request(self.scope, self.COOKIES)
+        return self._request
+
+    @property
+    def session(self) -> SessionBase:
+        """The session named by the session cookie, from SESSION_ENGINE's store.
+
+        Changes made before ``accept()`` are saved and the cookie sent with
+        the accept; changes made later are saved when the connection ends.
+        """
+        return load_session(self.request)
+
+    @property
+    def user(self) -> Any:
+        """The user, lazily, as ``request.user`` is (sync code only: use ``auser()``)."""
+        load_user(self.request)
+        return self.request.user
+
+    async def auser(self) -> Any:
+        """The user of the session: a ``User`` or an ``AnonymousUser``."""
+        load_user(self.request)
+        return await self.request.auser()
+
     # Handshake ---------------------------------------------------------------
 
     async def accept(
@@ -168,9 +218,14 @@ class WebSocket:
                 f"Cannot accept subprotocol {subprotocol!r}: the client offered "
                 f"{self.subprotocols!r}."
             )
+        self._cancel_handshake_timer()
         message: dict[str, Any] = {"type": "websocket.accept", "subprotocol": subprotocol}
-        if headers:
-            message["headers"] = _encode_headers(headers)
+        encoded = _encode_headers(headers) if headers else []
+        if session_was_touched(self._request):
+            assert self._request is not None
+            encoded += await sync_to_async(save_session_for_handshake)(self._request)
+        if encoded:
+            message["headers"] = encoded
         await self._send(message)
         self.state = WebSocketState.CONNECTED
         self.accepted = True
@@ -184,6 +239,7 @@ class WebSocket:
         _validate_close(code, reason)
         if self.state is WebSocketState.DISCONNECTED:
             return
+        self._cancel_handshake_timer()
         self.state = WebSocketState.DISCONNECTED
         self.close_code, self.close_reason = code, reason
         with contextlib.suppress(OSError):  # the client left first; closed is closed
@@ -228,13 +284,25 @@ class WebSocket:
             if self.state is WebSocketState.DISCONNECTED:
                 raise WebSocketDisconnect(self.close_code or 1000, self.close_reason)
             raise RuntimeError(_not_connected("receive", self.state))
+        # The work for the previous message is done: like request_finished, let
+        # go of database connections before a wait that may last for hours...
+        kept_connection = await aclose_old_connections()
         message = await self._receive()
+        if kept_connection:
+            # ...and like request_started, drop one that aged or broke meanwhile.
+            await aclose_old_connections()
         message_type = message["type"]
         if message_type == "websocket.receive":
             text = message.get("text")
-            if text is not None:
-                return str(text)
-            return bytes(message.get("bytes") or b"")
+            data = str(text) if text is not None else bytes(message.get("bytes") or b"")
+            if self.max_message_size is not None and _too_big(data, self.max_message_size):
+                raise WebSocketException(
+                    CloseCode.MESSAGE_TOO_BIG,
+                    f"Messages are limited to {self.max_message_size} bytes.",
+                )
+            if self.rate_limiter is not None and not self.rate_limiter.allow():
+                raise WebSocketException(CloseCode.POLICY_VIOLATION, "Message rate limit exceeded.")
+            return data
         if message_type == "websocket.disconnect":
             code = message.get("code", CloseCode.NORMAL_CLOSURE)
             self._mark_disconnected(code, message.get("reason") or "")
@@ -289,6 +357,11 @@ class WebSocket:
         except WebSocketDisconnect:
             return
 
+    def _cancel_handshake_timer(self) -> None:
+        if self.handshake_timer is not None:
+            self.handshake_timer.cancel()
+            self.handshake_timer = None
+
     def _mark_disconnected(self, code: int, reason: str) -> None:
         self.state = WebSocketState.DISCONNECTED
         self.close_code, self.close_reason = code, reason
@@ -297,11 +370,19 @@ class WebSocket:
         return f"<{type(self).__name__} {self.path!r} {self.state.name}>"
 
 
+def _too_big(data: str | bytes, limit: int) -> bool:
+    """Whether *data* is over *limit* bytes, without encoding text that is clearly under."""
+    if isinstance(data, bytes) or len(data) > limit:
+        return len(data) > limit
+    # A character is 1 to 4 bytes of UTF-8.
+    return len(data) * 4 > limit and len(data.encode("utf-8", "surrogatepass")) > limit
+
+
 def decode_json(data: str | bytes) -> Any:
     """Parse a JSON message, turning malformed input into close code 1007."""
     try:
         return json.loads(data)
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+    except (ValueError, RecursionError) as exc:  # also UnicodeDecodeError, and nesting
         raise WebSocketException(CloseCode.INVALID_PAYLOAD, "Malformed JSON.") from exc
 
 

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+import sys
+import types
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -20,3 +24,21 @@ def lifespan_hooks() -> Iterator[tuple[list[lifespan.Hook], list[lifespan.Hook]]
     yield lifespan.startup_hooks, lifespan.shutdown_hooks
     lifespan.startup_hooks[:] = saved[0]
     lifespan.shutdown_hooks[:] = saved[1]
+
+
+@pytest.fixture
+def ws_routes(settings: Any) -> Iterator[Callable[[list[Any]], None]]:
+    """Serve the given websocket urlpatterns for the rest of the test."""
+    names: list[str] = []
+
+    def install(urlpatterns: list[Any]) -> None:
+        name = f"tests._ws_routes_{uuid.uuid4().hex}"
+        module = types.ModuleType(name)
+        module.urlpatterns = urlpatterns  # type: ignore[attr-defined]
+        sys.modules[name] = module
+        names.append(name)
+        settings.WEBSOCKET_URLCONF = name
+
+    yield install
+    for name in names:
+        sys.modules.pop(name, None)

@@ -19,10 +19,17 @@ def main() -> None:
         import daphne.server  # noqa: F401
 
     from django_asgi_ws.asgi import get_asgi_application
+    from django_asgi_ws.conf import conf
     from django_asgi_ws.servers import ServerOptions, get_server_class
 
     application = get_asgi_application()
-    server = get_server_class(server_name)(application, ServerOptions(port=port))
+    options = ServerOptions(
+        port=port,
+        max_message_size=conf.WEBSOCKET_MAX_MESSAGE_SIZE,
+        ping_interval=conf.WEBSOCKET_PING_INTERVAL,
+        ping_timeout=conf.WEBSOCKET_PING_TIMEOUT,
+    )
+    server = get_server_class(server_name)(application, options)
 
     def on_ready(host: str, bound_port: int) -> None:
         print(f"LISTENING {host} {bound_port}", flush=True)

@@ -339,3 +339,72 @@ def test_check_command_reports_e006(settings: Any) -> None:
     settings.RUNASGI_SERVER = "gunicorn"
     with pytest.raises(SystemCheckError, match=r"django_asgi_ws\.E006"):
         call_command("check", stdout=StringIO(), stderr=StringIO())
+
+
+# E009-E012, W001: the security settings -----------------------------------------------
+
+
+def test_the_default_security_settings_pass() -> None:
+    assert checks.check_security_settings() == []
+    assert checks.check_deploy_origins() == []
+
+
+@pytest.mark.parametrize("value", ["https://example.com", {"https://example.com"}, 1])
+def test_allowed_origins_that_are_not_a_list_are_e009(settings: Any, value: Any) -> None:
+    settings.WEBSOCKET_ALLOWED_ORIGINS = value
+    errors = checks.check_security_settings()
+    assert error_ids(errors) == ["django_asgi_ws.E009"]
+    assert "must be a list of origins or None" in errors[0].msg
+
+
+def test_an_allowed_origin_without_a_scheme_is_e009(settings: Any) -> None:
+    settings.WEBSOCKET_ALLOWED_ORIGINS = ["https://ok.example", "example.com", 3]
+    errors = checks.check_security_settings()
+    assert error_ids(errors) == ["django_asgi_ws.E009", "django_asgi_ws.E009"]
+    assert "'example.com'" in errors[0].msg
+    assert "scheme://host[:port]" in str(errors[0].hint)
+
+
+@pytest.mark.parametrize(
+    "value", [[], ("https://a.example",), ["*"], ["null"], ["https://*.example.com"]]
+)
+def test_valid_allowed_origins_pass(settings: Any, value: Any) -> None:
+    settings.WEBSOCKET_ALLOWED_ORIGINS = value
+    assert checks.check_security_settings() == []
+
+
+@pytest.mark.parametrize("value", ["yes", 1, None])
+def test_allow_missing_origin_must_be_a_bool_e010(settings: Any, value: Any) -> None:
+    settings.WEBSOCKET_ALLOW_MISSING_ORIGIN = value
+    assert error_ids(checks.check_security_settings()) == ["django_asgi_ws.E010"]
+
+
+@pytest.mark.parametrize("value", [0, -1, "10", True])
+def test_a_bad_handshake_timeout_is_e011(settings: Any, value: Any) -> None:
+    settings.WEBSOCKET_HANDSHAKE_TIMEOUT = value
+    assert error_ids(checks.check_security_settings()) == ["django_asgi_ws.E011"]
+
+
+@pytest.mark.parametrize("value", ["fast", "10/d", 10, "0/s"])
+def test_a_bad_rate_limit_is_e012(settings: Any, value: Any) -> None:
+    settings.WEBSOCKET_RATE_LIMIT = value
+    errors = checks.check_security_settings()
+    assert error_ids(errors) == ["django_asgi_ws.E012"]
+    assert 'A rate looks like "20/s"' in errors[0].msg
+
+
+def test_allowing_every_origin_is_w001_in_deploy_checks(settings: Any) -> None:
+    settings.WEBSOCKET_ALLOWED_ORIGINS = ["*"]
+    assert checks.check_security_settings() == []
+    warnings = checks.check_deploy_origins()
+    assert error_ids(warnings) == ["django_asgi_ws.W001"]
+    stderr = StringIO()
+    # Django 6.1 reports the test runner's in-memory mailer as a deploy error.
+    call_command("check", "--deploy", "--fail-level", "CRITICAL", stdout=StringIO(), stderr=stderr)
+    assert "django_asgi_ws.W001" in stderr.getvalue()
+
+
+def test_check_command_reports_e012(settings: Any) -> None:
+    settings.WEBSOCKET_RATE_LIMIT = "lots"
+    with pytest.raises(SystemCheckError, match=r"django_asgi_ws\.E012"):
+        call_command("check", stdout=StringIO(), stderr=StringIO())

@@ -227,7 +227,9 @@ async def test_database_connections_a_view_opened_close_with_the_socket(
         async with client.connect("/ws/notes/") as ws:
             await ws.send_text("note")
             assert await ws.receive_json() == {"count": 1}
-            assert [c.connection is not None for c in opened] == [True]
+            # With CONN_MAX_AGE = 0 it may already be closed: the view released it
+            # before waiting for the next message (see tests.test_db_postgres).
+            assert len(opened) == 1
     finally:
         connection_created.disconnect(record)
     assert [c.connection for c in opened] == [None]

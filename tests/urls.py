@@ -8,4 +8,12 @@ def hello(request: HttpRequest) -> HttpResponse:
     return HttpResponse("hello over http")
 
 
-urlpatterns = [path("hello/", hello, name="hello")]
+def whoami(request: HttpRequest) -> HttpResponse:
+    """What an ordinary Django view sees of the browser's session."""
+    return HttpResponse(f"{request.user.get_username() or 'anonymous'} {request.session.items()}")
+
+
+urlpatterns = [
+    path("hello/", hello, name="hello"),
+    path("whoami/", whoami, name="whoami"),
+]

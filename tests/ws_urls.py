@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from django.urls import include, path, re_path
 
-from tests import ws_views
+from django_asgi_ws.decorators import login_required
+from tests import security_views, ws_views
 
 chat_patterns = [
     path("<slug:room>/", ws_views.describe, name="room"),
@@ -29,4 +30,18 @@ urlpatterns = [
     path("ws/text-only/", ws_views.TextOnly.as_view()),
     path("ws/bytes-only/", ws_views.BytesOnly.as_view()),
     path("ws/refuse-on-connect/", ws_views.RefuseOnConnect.as_view()),
+    path("ws/whoami/", security_views.whoami),
+    path("ws/request/", security_views.describe_request),
+    path("ws/visit/", security_views.count_visit_before_accept),
+    path("ws/login/<str:username>/", security_views.login_as),
+    path("ws/login-after-accept/", security_views.login_after_accept),
+    path("ws/logout/", security_views.logout),
+    path("ws/members/", security_views.members_only),
+    path("ws/note-writers/", security_views.note_writers_only),
+    path("ws/staff/", security_views.StaffView.as_view()),
+    path("ws/members-view/", login_required(security_views.OpenView.as_view())),
+    path("ws/slow-handshake/", security_views.slow_handshake),
+    path("ws/raise-after-accept/", security_views.raise_after_accept),
+    path("ws/raise-before-accept/", security_views.raise_before_accept),
+    path("ws/fuzz/", include("tests.fuzz_views")),
 ]

@@ -137,7 +137,10 @@ class JSONCounter(WebSocketView):
         await websocket.accept()
 
     async def on_receive(self, websocket: WebSocket, data: Any) -> None:
-        self.count += int(data["add"])
+        add = data.get("add") if isinstance(data, dict) else None
+        if type(add) is not int:
+            raise WebSocketException(1008, 'Send {"add": <integer>}.')
+        self.count += add
         await websocket.send_json({"count": self.count})
 
 

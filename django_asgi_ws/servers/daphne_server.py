@@ -53,6 +53,20 @@ class WebSocketProtocol(DaphneWebSocketProtocol):  # type: ignore[misc]
             elif text is not None:
                 self.sendMessage(text.encode(), isBinary=False)
             return
+        if message_type == "websocket.accept" and message.get("headers"):
+            # daphne drops accept headers; autobahn sends those returned with the subprotocol.
+            self.handshake_deferred.callback(
+                (message.get("subprotocol"), _accept_headers(message["headers"]))
+            )
+            del self.handshake_deferred
+            return
+        if self.state in (self.STATE_CLOSING, self.STATE_CLOSED):
+            # Either side closed: a send means the client is gone (autobahn would raise
+            # Disconnected, which is no OSError), a second close means nothing.
+            if message_type == "websocket.send":
+                raise ConnectionResetError("The websocket connection is closed.")
+            if message_type == "websocket.close":
+                return
         if message_type == "websocket.close" and self.state == self.STATE_OPEN:
             code = message.get("code") or 1000
             reason = message.get("reason") or ""
@@ -60,6 +74,15 @@ class WebSocketProtocol(DaphneWebSocketProtocol):  # type: ignore[misc]
             self.sendCloseFrame(code=code, reasonUtf8=reason.encode(), isReply=False)
             return
         super().handle_reply(message)
+
+
+def _accept_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, list[str]]:
+    headers: dict[str, list[str]] = {}
+    for name, value in raw:
+        if any(byte in name + value for byte in b"\r\n\0"):
+            raise ValueError(f"Invalid header in websocket.accept: {name!r}: {value!r}")
+        headers.setdefault(name.decode("latin-1"), []).append(value.decode("latin-1"))
+    return headers
 
 
 class _Server(daphne.server.Server):  # type: ignore[misc]

@@ -28,12 +28,21 @@ def _websocket_protocol() -> Any:
     """A fresh protocol class per server, carrying that server's shutdown close code."""
     if importlib.util.find_spec("websockets") is None:
         return "wsproto"
+    from uvicorn.protocols.utils import ClientDisconnected
     from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+    from websockets.protocol import State
 
     class WebSocketProtocol(WebSocketsSansIOProtocol):
         shutdown_close_code = 1012
 
         async def send(self, message: Any) -> None:
+            if self.handshake_complete and self.conn.state is not State.OPEN:
+                # Closing or closed, by either side: a send means the client is gone
+                # (uvicorn would raise RuntimeError), a second close means nothing.
+                if message["type"] == "websocket.send":
+                    raise ClientDisconnected()
+                if message["type"] == "websocket.close":
+                    return
             await super().send(message)
             if message["type"] == "websocket.http.response.body" and not message.get(
                 "more_body", False

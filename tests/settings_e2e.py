@@ -1,0 +1,18 @@
+"""The test project with its database in a file the test names, and tight limits.
+
+Used by end-to-end tests that need users shared between the test and the
+server process, and limits small enough to hit.
+"""
+
+from __future__ import annotations
+
+import os
+
+from tests.settings import *  # noqa: F403
+
+DATABASES["default"]["NAME"] = os.environ["DJANGO_ASGI_WS_DB"]  # noqa: F405
+# The client must still see nothing of an error, even in debug mode.
+DEBUG = True
+WEBSOCKET_MAX_MESSAGE_SIZE = 4096
+WEBSOCKET_RATE_LIMIT = "20/m"
+WEBSOCKET_HANDSHAKE_TIMEOUT = 0.5
