@@ -81,9 +81,9 @@ async def test_wait_closed_fails_if_the_server_sends_instead(client: WebSocketCl
 
 
 async def test_receive_times_out_instead_of_hanging(client: WebSocketClient) -> None:
-    async with client.connect("/ws/echo/", timeout=0.05) as ws:
+    async with client.connect("/ws/echo/") as ws:
         with pytest.raises(TimeoutError, match=r"sent nothing within 0.05 s on /ws/echo/"):
-            await ws.receive_text()
+            await ws.receive_text(timeout=0.05)
 
 
 async def test_receive_nothing(client: WebSocketClient) -> None:
