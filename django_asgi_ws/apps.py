@@ -9,5 +9,7 @@ class DjangoAsgiWsConfig(AppConfig):
 
     def ready(self) -> None:
         from django_asgi_ws import checks
+        from django_asgi_ws.broadcast.loading import install_lifespan_hooks
 
         checks.register_checks()
+        install_lifespan_hooks()

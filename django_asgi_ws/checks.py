@@ -10,6 +10,7 @@ from typing import Any
 from asgiref.sync import iscoroutinefunction
 from django.core import checks
 
+from django_asgi_ws.broadcast.checks import check_broadcast_settings
 from django_asgi_ws.conf import conf
 from django_asgi_ws.limits import parse_rate
 from django_asgi_ws.routing import iter_routes
@@ -22,6 +23,7 @@ def register_checks() -> None:
     checks.register(check_server_settings)
     checks.register(check_security_settings, checks.Tags.security)
     checks.register(check_deploy_origins, checks.Tags.security, deploy=True)
+    checks.register(check_broadcast_settings)
 
 
 def check_urlconf(

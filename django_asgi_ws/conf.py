@@ -64,5 +64,14 @@ class Settings:
         sets no limit."""
         return getattr(settings, "WEBSOCKET_RATE_LIMIT", None)
 
+    @property
+    def WEBSOCKET_BROADCAST(self) -> Any:
+        """The broadcast backend and its options, as a dict in the style of CACHES."""
+        return getattr(
+            settings,
+            "WEBSOCKET_BROADCAST",
+            {"BACKEND": "django_asgi_ws.broadcast.backends.memory.MemoryBackend"},
+        )
+
 
 conf = Settings()

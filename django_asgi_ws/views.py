@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
 from functools import update_wrapper
 from typing import Any, ClassVar, Literal, get_args
 
 from asgiref.sync import markcoroutinefunction
 from django.core.exceptions import ImproperlyConfigured
 
+from django_asgi_ws import broadcast
+from django_asgi_ws.broadcast.listen import ClientAndGroups
+from django_asgi_ws.broadcast.subscription import Message, Subscription
 from django_asgi_ws.status import CloseCode
 from django_asgi_ws.websocket import (
     WebSocket,
@@ -31,10 +35,13 @@ class WebSocketView:
     """
 
     encoding: ClassVar[EncodingName | None] = None
+    # Broadcast groups joined once the connection is accepted (see get_groups()).
+    groups: ClassVar[Sequence[str]] = ()
 
     websocket: WebSocket
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
+    subscription: Subscription | None = None
 
     def __init__(self, **kwargs: Any) -> None:
         for key, value in kwargs.items():
@@ -73,21 +80,76 @@ class WebSocketView:
         however it ended; a refused handshake never reaches it.
         """
         close_code: int = CloseCode.INTERNAL_ERROR
+        async with contextlib.AsyncExitStack() as cleanup:
+            cleanup.push_async_callback(self._leave_groups)
+            try:
+                await self.on_connect(websocket)
+                if websocket.state is WebSocketState.CONNECTING:
+                    return  # neither accepted nor refused: the handler refuses it
+                if websocket.state is WebSocketState.CONNECTED:
+                    for group in await self.get_groups():
+                        await self.join(group)
+                await self._receive_loop(websocket)
+            except WebSocketDisconnect as exc:
+                close_code = exc.code
+            except WebSocketException as exc:
+                close_code = exc.code
+                raise
+            finally:
+                if websocket.accepted:
+                    await self.on_disconnect(websocket, close_code)
+
+    async def _receive_loop(self, websocket: WebSocket) -> None:
+        # receive() applies CONN_MAX_AGE and CONN_HEALTH_CHECKS around the wait.
+        while self.subscription is None:
+            data = await self.receive_message(websocket)
+            await self.on_receive(websocket, data)
+        # In a group: wait for the client and the groups at once.
+        events = ClientAndGroups(lambda: self.receive_message(websocket), self.subscription)
         try:
-            await self.on_connect(websocket)
-            if websocket.state is WebSocketState.CONNECTING:
-                return  # neither accepted nor refused: the handler refuses it
             while True:
-                data = await self.receive_message(websocket)
-                await self.on_receive(websocket, data)
-        except WebSocketDisconnect as exc:
-            close_code = exc.code
-        except WebSocketException as exc:
-            close_code = exc.code
-            raise
+                event = await events.next()
+                if isinstance(event, Message):
+                    await self.on_group_message(websocket, event)
+                else:
+                    await self.on_receive(websocket, event)
         finally:
-            if websocket.accepted:
-                await self.on_disconnect(websocket, close_code)
+            await events.aclose()
+
+    # Broadcast groups ----------------------------------------------------------
+
+    async def get_groups(self) -> Sequence[str]:
+        """The groups to join once accepted; ``groups`` unless overridden.
+
+        Override it to name groups after the URL or the user, e.g.
+        ``return [f"room-{self.kwargs['room']}"]``.
+        """
+        return self.groups
+
+    async def join(self, group: str) -> None:
+        """Receive *group*'s messages in ``on_group_message`` from now on."""
+        if self.subscription is None:
+            self.subscription = await broadcast.subscribe().__aenter__()
+        await self.subscription.join(group)
+
+    async def leave(self, group: str) -> None:
+        """Stop receiving *group*'s messages, including those not yet handled."""
+        if self.subscription is not None:
+            await self.subscription.leave(group)
+
+    async def _leave_groups(self) -> None:
+        if self.subscription is not None:
+            await self.subscription.close()
+
+    async def on_group_message(self, websocket: WebSocket, message: Message) -> None:
+        """Called for each message of a joined group; sends it to the client by default.
+
+        Bytes go out as a binary message, anything else as JSON text.
+        """
+        if isinstance(message.data, bytes):
+            await websocket.send_bytes(message.data)
+        else:
+            await websocket.send_json(message.data)
 
     async def receive_message(self, websocket: WebSocket) -> Any:
         """The next message, checked and decoded as ``encoding`` says."""

@@ -3,6 +3,8 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
 
+from tests.broadcast_views import announce
+
 
 def hello(request: HttpRequest) -> HttpResponse:
     return HttpResponse("hello over http")
@@ -16,4 +18,5 @@ def whoami(request: HttpRequest) -> HttpResponse:
 urlpatterns = [
     path("hello/", hello, name="hello"),
     path("whoami/", whoami, name="whoami"),
+    path("announce/", announce, name="announce"),
 ]

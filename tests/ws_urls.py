@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.urls import include, path, re_path
 
 from django_asgi_ws.decorators import login_required
-from tests import security_views, ws_views
+from tests import broadcast_views, security_views, ws_views
 
 chat_patterns = [
     path("<slug:room>/", ws_views.describe, name="room"),
@@ -43,5 +43,11 @@ urlpatterns = [
     path("ws/slow-handshake/", security_views.slow_handshake),
     path("ws/raise-after-accept/", security_views.raise_after_accept),
     path("ws/raise-before-accept/", security_views.raise_before_accept),
+    path("ws/room/<slug:room>/", broadcast_views.Room.as_view()),
+    path("ws/room-function/<slug:room>/", broadcast_views.room_function),
+    path("ws/lobby/", broadcast_views.Lobby.as_view()),
+    path("ws/quiet/", broadcast_views.Quiet.as_view()),
+    path("ws/slow-reader/", broadcast_views.SlowReader.as_view()),
+    path("ws/flood/<slug:room>/", broadcast_views.flood),
     path("ws/fuzz/", include("tests.fuzz_views")),
 ]

@@ -1,0 +1,63 @@
+"""Send messages to groups of subscribers, within one process or across many.
+
+::
+
+    from django_asgi_ws import broadcast
+
+    await broadcast.publish("chat", {"text": "hello"})   # async code
+    broadcast.publish_sync("chat", {"text": "hello"})    # sync code
+
+    async with broadcast.subscribe("chat") as subscription:
+        async for message in subscription:
+            ...
+
+The backend comes from the ``WEBSOCKET_BROADCAST`` setting (memory by default).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django_asgi_ws.broadcast.base import Backend, BroadcastError
+from django_asgi_ws.broadcast.listen import listen
+from django_asgi_ws.broadcast.loading import aclose, get_backend
+from django_asgi_ws.broadcast.options import OverflowPolicy, validate_group
+from django_asgi_ws.broadcast.subscription import Message, SubscriberTooSlow, Subscription
+
+__all__ = [
+    "Backend",
+    "BroadcastError",
+    "Message",
+    "SubscriberTooSlow",
+    "Subscription",
+    "aclose",
+    "get_backend",
+    "listen",
+    "publish",
+    "publish_sync",
+    "subscribe",
+    "validate_group",
+]
+
+
+async def publish(group: str, message: Any) -> None:
+    """Send *message* (bytes, or JSON-serialisable with DjangoJSONEncoder) to *group*.
+
+    Raises BroadcastError if the broker cannot take it.
+    """
+    await get_backend().publish(group, message)
+
+
+def publish_sync(group: str, message: Any) -> None:
+    """``publish`` for sync code (sync views, signals, management commands, workers)."""
+    get_backend().publish_sync(group, message)
+
+
+def subscribe(
+    *groups: str, queue_size: int | None = None, overflow: OverflowPolicy | None = None
+) -> Subscription:
+    """A Subscription to *groups*, to use as ``async with``.
+
+    ``queue_size`` and ``overflow`` override the setting's QUEUE_SIZE and OVERFLOW.
+    """
+    return get_backend().subscribe(*groups, queue_size=queue_size, overflow=overflow)

@@ -1,0 +1,322 @@
+"""PostgreSQL LISTEN/NOTIFY through psycopg 3: no broker beyond the database.
+
+Each group is the channel ``PREFIX + md5(group)`` (a channel name has at most
+63 bytes, a group up to 100 characters), so SQL can publish too::
+
+    SELECT pg_notify('django_asgi_ws:' || md5('chat'), 'J{"text": "hi"}');
+
+A process uses two connections of its own, not Django's: one LISTENs, one
+NOTIFYs (in autocommit: a message is sent at once, not when a transaction
+commits; use ``transaction.on_commit`` for that). Payloads larger than NOTIFY
+allows are split into chunks (see ``postgres_payload``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import hashlib
+import logging
+import math
+import secrets
+import select
+import threading
+from collections.abc import Mapping
+from contextlib import suppress
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
+
+from django_asgi_ws.broadcast.backends.postgres_payload import Reassembler, split, to_text
+from django_asgi_ws.broadcast.base import Backend
+from django_asgi_ws.broadcast.broker import (
+    BrokerBackend,
+    cancel_and_wait,
+    resolve,
+    run_with_timeout,
+)
+
+logger = logging.getLogger("django_asgi_ws.broadcast")
+
+NOTIFY = "SELECT pg_notify(%s, %s)"
+
+#: Keys of a DATABASES entry's OPTIONS that are Django's, not libpq's.
+DJANGO_ONLY_OPTIONS = frozenset(
+    {"isolation_level", "server_side_binding", "pool", "assume_role", "cursor_factory"}
+)
+
+
+def connect_kwargs_from_database(alias: str, settings_dict: Mapping[str, Any]) -> dict[str, Any]:
+    """psycopg connection arguments for a ``DATABASES`` entry; ValueError if not PostgreSQL."""
+    engine = str(settings_dict.get("ENGINE", ""))
+    if "postgresql" not in engine and "postgis" not in engine:
+        raise ValueError(
+            f"The PostgreSQL broadcast backend uses DATABASES[{alias!r}], whose ENGINE is "
+            f"{engine!r}: set WEBSOCKET_BROADCAST['LOCATION'] to a PostgreSQL DSN, or "
+            "WEBSOCKET_BROADCAST['OPTIONS']['DATABASE'] to a PostgreSQL alias."
+        )
+    kwargs: dict[str, Any] = {}
+    for key, name in (
+        ("NAME", "dbname"),
+        ("USER", "user"),
+        ("PASSWORD", "password"),
+        ("HOST", "host"),
+        ("PORT", "port"),
+    ):
+        if settings_dict.get(key):
+            kwargs[name] = settings_dict[key]
+    options = settings_dict.get("OPTIONS") or {}
+    kwargs.update({k: v for k, v in options.items() if k not in DJANGO_ONLY_OPTIONS})
+    return kwargs
+
+
+def _looks_stale(connection: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> bool:
+    """Whether an idle connection was closed by the server (it would have sent data)."""
+    if connection.closed:
+        return True
+    try:
+        readable, _, _ = select.select([connection.fileno()], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
+
+
+class PostgresBackend(BrokerBackend):
+    """Messages through PostgreSQL's LISTEN/NOTIFY.
+
+    The database is ``LOCATION`` (a ``postgresql://`` URL or a libpq
+    ``key=value`` string) if set, else ``DATABASES[OPTIONS["DATABASE"]]``
+    (default ``"default"``). Other ``OPTIONS`` are psycopg connection arguments.
+    """
+
+    location_schemes = ("postgres", "postgresql")
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._reassembler = Reassembler()
+        self._connection: psycopg.AsyncConnection[Any] | None = None
+        self._publisher: psycopg.AsyncConnection[Any] | None = None
+        self._publish_lock = asyncio.Lock()
+        self._sync_publisher: psycopg.Connection[Any] | None = None
+        self._sync_lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Backend:
+        options = dict(config.get("OPTIONS") or {})
+        alias = options.pop("DATABASE", None)
+        if config.get("LOCATION") is None:
+            from django.db import connections
+
+            alias = alias or "default"
+            if alias not in connections:
+                raise ValueError(
+                    f"WEBSOCKET_BROADCAST['OPTIONS']['DATABASE'] is {alias!r}, "
+                    "which is not in DATABASES."
+                )
+            settings_dict = connections[alias].settings_dict
+            options = {**connect_kwargs_from_database(alias, settings_dict), **options}
+        elif alias is not None:
+            raise ValueError(
+                "WEBSOCKET_BROADCAST sets both LOCATION and OPTIONS['DATABASE']; keep one."
+            )
+        return super().from_config({**config, "OPTIONS": options})
+
+    @classmethod
+    def validate_location(cls, location: object) -> None:
+        if isinstance(location, str) and "://" not in location:
+            try:
+                conninfo_to_dict(location)
+            except psycopg.ProgrammingError as exc:
+                raise ValueError(f"LOCATION is not a libpq connection string: {exc}") from exc
+            return
+        super().validate_location(location)
+
+    @property
+    def broker(self) -> str:
+        try:
+            params = {**conninfo_to_dict(self.location or ""), **self.options}
+        except psycopg.ProgrammingError:
+            params = dict(self.options)
+        host = params.get("host") or "localhost"
+        return f"PostgreSQL at {host}:{params.get('port') or 5432}/{params.get('dbname') or ''}"
+
+    def channel_name(self, group: str) -> str:
+        return self.prefix + hashlib.md5(group.encode(), usedforsecurity=False).hexdigest()
+
+    def _connect_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "connect_timeout": max(2, math.ceil(self.timeout)),
+            "application_name": "django_asgi_ws.broadcast",
+        }
+        kwargs.update(self.options)
+        kwargs["autocommit"] = True
+        return kwargs
+
+    # Lifecycle ----------------------------------------------------------------
+
+    async def ping(self) -> None:
+        await self.open()
+        try:
+            async with self._publish_lock:
+                publisher = await run_with_timeout(self._publisher_connection(), self.timeout)
+                await run_with_timeout(publisher.execute("SELECT 1"), self.timeout)
+        except (psycopg.Error, OSError, asyncio.TimeoutError) as exc:
+            await self._drop_publisher()
+            raise self.unreachable(exc) from exc
+
+    async def _close(self) -> None:
+        async with self._publish_lock:
+            await self._drop_publisher()
+        await super()._close()
+
+    def close_sync(self) -> None:
+        with self._sync_lock:
+            self._close_sync_publisher()
+
+    def _close_sync_publisher(self) -> None:
+        publisher, self._sync_publisher = self._sync_publisher, None
+        if publisher is not None:
+            atexit.unregister(self.close_sync)
+            publisher.close()
+
+    def _forget_state(self) -> None:
+        super()._forget_state()
+        self._reassembler.clear()
+        self._publisher = None
+        self._publish_lock = asyncio.Lock()
+
+    # Publishing ---------------------------------------------------------------
+
+    async def _publish(self, group: str, frame: bytes) -> None:
+        channel = self.channel_name(group)
+        payloads = split(to_text(frame), secrets.token_hex(8))
+        try:
+            async with self._publish_lock:
+                await run_with_timeout(self._notify(channel, payloads), self.timeout)
+        except (psycopg.Error, OSError, asyncio.TimeoutError) as exc:
+            await self._drop_publisher()
+            raise self.publish_error(group, exc) from exc
+
+    async def _publisher_connection(self) -> psycopg.AsyncConnection[Any]:
+        """The publishing connection, (re)connected if the server closed it while idle."""
+        publisher = self._publisher
+        if publisher is not None and not _looks_stale(publisher):
+            return publisher
+        await self._drop_publisher()
+        publisher = await psycopg.AsyncConnection.connect(
+            self.location or "", **self._connect_kwargs()
+        )
+        self._publisher = publisher
+        return publisher
+
+    async def _notify(self, channel: str, payloads: list[str]) -> None:
+        publisher = await self._publisher_connection()
+        if len(payloads) == 1:
+            await publisher.execute(NOTIFY, (channel, payloads[0]))
+            return
+        # One transaction: the chunks arrive together, before any later message.
+        async with publisher.transaction(), publisher.cursor() as cursor:
+            await cursor.executemany(NOTIFY, [(channel, payload) for payload in payloads])
+
+    async def _drop_publisher(self) -> None:
+        publisher, self._publisher = self._publisher, None
+        if publisher is not None:
+            with suppress(Exception):
+                await publisher.close()
+
+    def _publish_without_loop(self, group: str, frame: bytes) -> None:
+        channel = self.channel_name(group)
+        payloads = split(to_text(frame), secrets.token_hex(8))
+        with self._sync_lock:
+            try:
+                publisher = self._sync_connection()
+                with publisher.transaction(), publisher.cursor() as cursor:
+                    cursor.executemany(NOTIFY, [(channel, payload) for payload in payloads])
+            except (psycopg.Error, OSError) as exc:
+                self._close_sync_publisher()
+                raise self.publish_error(group, exc) from exc
+
+    def _sync_connection(self) -> psycopg.Connection[Any]:
+        publisher = self._sync_publisher
+        if publisher is not None and not _looks_stale(publisher):
+            return publisher
+        self._close_sync_publisher()
+        publisher = psycopg.Connection.connect(self.location or "", **self._connect_kwargs())
+        self._sync_publisher = publisher
+        atexit.register(self.close_sync)
+        return publisher
+
+    # Listening ----------------------------------------------------------------
+
+    async def _session(self) -> None:
+        connection = await psycopg.AsyncConnection.connect(
+            self.location or "", **self._connect_kwargs()
+        )
+        try:
+            snapshot = self._session_started()
+            self._reassembler.clear()
+            if snapshot:
+                await connection.execute(_listen([channel for channel, _ in snapshot]))
+            for _, ready in snapshot:
+                resolve(ready)
+            self._session_subscribed()
+            while True:
+                await self._run_commands(connection)
+                if not await self._receive(connection):
+                    # Silent for a while: make sure the server is still there.
+                    await run_with_timeout(connection.execute("SELECT 1"), self.timeout)
+                self._reassembler.expire()
+        finally:
+            with suppress(Exception):
+                await connection.close()
+
+    async def _run_commands(self, connection: psycopg.AsyncConnection[Any]) -> None:
+        self._command_added.clear()
+        while self._commands:
+            command = self._commands.popleft()
+            verb = "LISTEN" if command.subscribe else "UNLISTEN"
+            await connection.execute(sql.SQL(verb + " {}").format(sql.Identifier(command.channel)))
+            resolve(command.done)
+
+    async def _receive(self, connection: psycopg.AsyncConnection[Any]) -> bool:
+        """Deliver notifications until a command waits (True) or the interval passes (False).
+
+        ``notifies()`` holds the connection until it stops, so it is stopped (by
+        cancellation, which never loses a notification: psycopg only reads from
+        the socket after the wait) whenever a LISTEN or UNLISTEN must run.
+        """
+        drain = asyncio.ensure_future(self._drain(connection))
+        wake = asyncio.ensure_future(self._command_added.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {drain, wake},
+                timeout=self.health_check_interval,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            await cancel_and_wait(drain, wake)
+        if drain in done:
+            drain.result()  # the connection failed: raise its error
+        return bool(done)
+
+    async def _drain(self, connection: psycopg.AsyncConnection[Any]) -> None:
+        async for notify in connection.notifies():
+            group = self._channels.get(notify.channel)
+            if group is None:
+                continue
+            try:
+                frame = self._reassembler.feed(notify.channel, notify.payload)
+            except ValueError as exc:
+                logger.warning("Skipped a malformed notification on group %r: %s", group, exc)
+                continue
+            if frame is not None:
+                self._deliver(group, frame)
+        raise psycopg.OperationalError("the notification stream ended")
+
+
+def _listen(channels: list[str]) -> sql.Composed:
+    return sql.SQL("; ").join(
+        sql.SQL("LISTEN {}").format(sql.Identifier(channel)) for channel in channels
+    )

@@ -1,0 +1,205 @@
+"""Redis pub/sub: one PUBLISH per message, one SUBSCRIBE per group and process.
+
+Channels are ``PREFIX + group``. Besides its groups, the listening connection
+stays subscribed to ``PREFIX + "|control"`` (no group can have that name) so
+that it is always in subscribed mode, where a PING gets a pub/sub answer: the
+health check of a connection idle for ``health_check_interval`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import threading
+from collections import defaultdict, deque
+from contextlib import suppress
+from typing import Any
+from urllib.parse import urlsplit
+
+import redis
+import redis.asyncio
+from redis.asyncio.client import PubSub
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from django_asgi_ws.broadcast.broker import BrokerBackend, cancel_and_wait, resolve
+
+DEFAULT_LOCATION = "redis://127.0.0.1:6379/0"
+
+Waiters = defaultdict[str, deque["asyncio.Future[None] | None"]]
+
+
+def redact(url: str) -> str:
+    """*url* without its user and password."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
+
+
+class RedisBackend(BrokerBackend):
+    """Messages through a Redis server (``LOCATION``, default ``redis://127.0.0.1:6379/0``).
+
+    ``OPTIONS`` are keyword arguments of ``redis.Redis``, such as
+    ``{"password": ...}`` or ``{"ssl_cert_reqs": "none"}``.
+    """
+
+    location_schemes = ("redis", "rediss", "unix")
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.url: str = self.location or DEFAULT_LOCATION
+        self._control = self.prefix + "|control"
+        self._client: redis.asyncio.Redis | None = None
+        self._sync_client: redis.Redis | None = None
+        self._sync_lock = threading.Lock()
+
+    @property
+    def broker(self) -> str:
+        return f"Redis at {redact(self.url)}"
+
+    def channel_name(self, group: str) -> str:
+        return self.prefix + group
+
+    def _client_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "socket_connect_timeout": self.timeout,
+            "socket_timeout": self.timeout,
+            # RESP2: with RESP3, redis-py 8 stops checking that a pooled connection
+            # is still alive before reusing it, so the first PUBLISH after a
+            # Redis restart would fail.
+            "protocol": 2,
+        }
+        kwargs.update(self.options)
+        kwargs["decode_responses"] = False  # frames are bytes
+        return kwargs
+
+    # Lifecycle ----------------------------------------------------------------
+
+    async def _open(self) -> None:
+        # No retries: a failed PUBLISH must fail at once (and is never sent twice);
+        # the listening connection has its own reconnection loop.
+        self._client = redis.asyncio.Redis.from_url(
+            self.url, **{"retry": AsyncRetry(NoBackoff(), 0), **self._client_kwargs()}
+        )
+
+    async def ping(self) -> None:
+        await self.open()
+        assert self._client is not None
+        try:
+            await self._client.ping()
+        except (redis.RedisError, OSError) as exc:
+            raise self.unreachable(exc) from exc
+
+    async def _session_lost(self) -> None:
+        # A pooled connection that Redis closed is not always noticed before it
+        # is used again (redis-py 5.0 does not check): the first PUBLISH after a restart
+        # would fail on it. Drop them; the next PUBLISH connects afresh.
+        if self._client is not None:
+            await self._client.connection_pool.disconnect(inuse_connections=False)
+
+    async def _close(self) -> None:
+        await super()._close()
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    def close_sync(self) -> None:
+        with self._sync_lock:
+            client, self._sync_client = self._sync_client, None
+        if client is not None:
+            atexit.unregister(self.close_sync)
+            client.close()
+
+    # Publishing ---------------------------------------------------------------
+
+    async def _publish(self, group: str, frame: bytes) -> None:
+        assert self._client is not None
+        try:
+            await self._client.publish(self.channel_name(group), frame)
+        except (redis.RedisError, OSError) as exc:
+            raise self.publish_error(group, exc) from exc
+
+    def _publish_without_loop(self, group: str, frame: bytes) -> None:
+        with self._sync_lock:
+            if self._sync_client is None:
+                self._sync_client = redis.Redis.from_url(
+                    self.url, **{"retry": Retry(NoBackoff(), 0), **self._client_kwargs()}
+                )
+                atexit.register(self.close_sync)
+            client = self._sync_client
+        try:
+            client.publish(self.channel_name(group), frame)
+        except (redis.RedisError, OSError) as exc:
+            raise self.publish_error(group, exc) from exc
+
+    # Listening ----------------------------------------------------------------
+
+    async def _session(self) -> None:
+        assert self._client is not None
+        pubsub = self._client.pubsub()
+        try:
+            await pubsub.connect()  # type: ignore[no-untyped-call]
+            snapshot = self._session_started()
+            loop = asyncio.get_running_loop()
+            waiters: Waiters = defaultdict(deque)
+            last: asyncio.Future[None] = loop.create_future()
+            waiters[self._control].append(last)
+            for channel, ready in snapshot:
+                waiters[channel].append(ready)
+                last = ready
+            # Confirmations come in order: the last one means all are subscribed.
+            await pubsub.subscribe(self._control, *(channel for channel, _ in snapshot))
+            reader = asyncio.ensure_future(self._read(pubsub, waiters, last))
+            runner = asyncio.ensure_future(self._run_commands(pubsub, waiters))
+            try:
+                done, _ = await asyncio.wait({reader, runner}, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    task.result()
+                raise ConnectionError("the pub/sub connection stopped")
+            finally:
+                await cancel_and_wait(reader, runner)
+        finally:
+            with suppress(Exception):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def _read(self, pubsub: PubSub, waiters: Waiters, last: asyncio.Future[None]) -> None:
+        ping_sent = False
+        while True:
+            message: dict[str, Any] | None = await pubsub.get_message(
+                timeout=self.health_check_interval
+            )
+            if message is None:
+                if ping_sent:
+                    raise ConnectionError(
+                        f"no answer to PING within {self.health_check_interval:g} s"
+                    )
+                await pubsub.ping()
+                ping_sent = True
+                continue
+            ping_sent = False
+            kind = message["type"]
+            channel = message["channel"]
+            if isinstance(channel, bytes):
+                channel = channel.decode("utf-8", "replace")
+            if kind == "message":
+                self._frame_received(channel, bytes(message["data"]))
+            elif kind == "subscribe":
+                queue = waiters.get(channel)
+                if queue:
+                    resolve(queue.popleft())
+                if not self.connected and last.done():
+                    self._session_subscribed()
+
+    async def _run_commands(self, pubsub: PubSub, waiters: Waiters) -> None:
+        while True:
+            await self._command_added.wait()
+            self._command_added.clear()
+            while self._commands:
+                command = self._commands.popleft()
+                if command.subscribe:
+                    waiters[command.channel].append(command.done)
+                    await pubsub.subscribe(command.channel)
+                else:
+                    await pubsub.unsubscribe(command.channel)

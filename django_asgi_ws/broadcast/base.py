@@ -1,0 +1,294 @@
+"""The contract every backend fulfils: local fan-out, lifecycle, publishing from any context.
+
+A backend holds, per process, the subscriptions of that process and the groups
+they joined. A message reaching the process (published locally for the memory
+backend, or received from the broker) is handed to each subscription of its
+group. The broker only ever sees one subscription per group and process.
+
+Delivery guarantees, the same for every backend:
+
+- at most once: a message is never delivered twice, and may be lost (broker
+  outage, a subscriber too slow, a process not yet subscribed);
+- in publish order per publisher and group: messages that one task or thread
+  publishes one after the other to one group arrive in that order;
+- bounded memory: each subscription queues at most ``queue_size`` messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar
+
+from django_asgi_ws.broadcast.encoding import encode
+from django_asgi_ws.broadcast.options import (
+    DEFAULT_OVERFLOW,
+    DEFAULT_PREFIX,
+    DEFAULT_QUEUE_SIZE,
+    DEFAULT_TIMEOUT,
+    OverflowPolicy,
+    validate_group,
+    validate_overflow,
+    validate_prefix,
+    validate_queue_size,
+    validate_timeout,
+)
+from django_asgi_ws.broadcast.subscription import DropReporter, Subscription
+
+logger = logging.getLogger("django_asgi_ws.broadcast")
+
+__all__ = ["Backend", "BroadcastError", "OverflowPolicy", "validate_group"]
+
+
+class BroadcastError(Exception):
+    """A message could not be published: the broker is unreachable or refused it."""
+
+
+class Backend:
+    """Base class of the backends: local fan-out, lifecycle and the publish entry points.
+
+    Subclasses implement ``_publish`` (on the event loop) and
+    ``_publish_without_loop`` (from a thread with no event loop), and override
+    the ``_group_added`` / ``_group_removed`` / ``_group_ready`` hooks to
+    subscribe at the broker.
+
+    All async methods run on the event loop the backend was opened on; other
+    threads use ``publish_sync``.
+    """
+
+    #: URL schemes LOCATION may use; empty when the backend takes no LOCATION.
+    location_schemes: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(
+        self,
+        *,
+        location: str | None = None,
+        options: Mapping[str, Any] | None = None,
+        queue_size: int = DEFAULT_QUEUE_SIZE,
+        overflow: OverflowPolicy = DEFAULT_OVERFLOW,
+        prefix: str = DEFAULT_PREFIX,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        if location is not None:
+            self.validate_location(location)
+        self.location = location
+        self.options: dict[str, Any] = dict(options or {})
+        self.queue_size = validate_queue_size(queue_size)
+        self.overflow = validate_overflow(overflow)
+        self.prefix = validate_prefix(prefix)
+        self.timeout = validate_timeout(timeout)
+        self.drops = DropReporter()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._groups: dict[str, set[Subscription]] = {}
+        self._subscriptions: set[Subscription] = set()
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Backend:
+        """Build the backend from a ``WEBSOCKET_BROADCAST``-style dict (already validated)."""
+        return cls(
+            location=config.get("LOCATION"),
+            options=config.get("OPTIONS"),
+            queue_size=config.get("QUEUE_SIZE", DEFAULT_QUEUE_SIZE),
+            overflow=config.get("OVERFLOW", DEFAULT_OVERFLOW),
+            prefix=config.get("PREFIX", DEFAULT_PREFIX),
+            timeout=config.get("TIMEOUT", DEFAULT_TIMEOUT),
+        )
+
+    @classmethod
+    def validate_location(cls, location: object) -> None:
+        """Raise ValueError if this backend cannot use *location*."""
+        if not isinstance(location, str):
+            raise ValueError(f"LOCATION must be a str; it is {location!r}.")
+        if cls.location_schemes:
+            scheme = location.partition("://")[0] if "://" in location else ""
+            if scheme not in cls.location_schemes:
+                schemes = ", ".join(f"{s}://" for s in cls.location_schemes)
+                raise ValueError(
+                    f"LOCATION {location!r} does not start with one of {schemes} "
+                    f"for {cls.__name__}."
+                )
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} prefix={self.prefix!r}>"
+
+    # Lifecycle ----------------------------------------------------------------
+
+    @property
+    def is_open(self) -> bool:
+        return self._loop is not None and not self._loop.is_closed()
+
+    async def open(self) -> None:
+        """Bind the backend to the running event loop and prepare its connections.
+
+        Opening twice does nothing. Never raises because the broker is down:
+        publishing raises BroadcastError until it is back, subscriptions wait.
+        """
+        loop = asyncio.get_running_loop()
+        if self._loop is loop:
+            return
+        if self._loop is not None and not self._loop.is_closed():
+            raise RuntimeError(
+                f"{self!r} is open on the event loop of another thread; use publish_sync() "
+                "from other threads, or a backend of its own for each event loop."
+            )
+        self._forget_state()
+        self._loop = loop
+        await self._open()
+
+    async def close(self) -> None:
+        """End every subscription and close the broker connections."""
+        try:
+            if self._loop is not None:
+                for subscription in list(self._subscriptions):
+                    subscription._end()
+                self._groups.clear()
+                self._subscriptions.clear()
+                await self._close()
+        finally:
+            self._loop = None
+            self.close_sync()
+
+    def close_sync(self) -> None:
+        """Close the connections that ``publish_sync`` opened in threads without a loop."""
+
+    def _forget_state(self) -> None:
+        """Drop what belonged to a closed event loop, so that another one can use the backend."""
+        self._groups.clear()
+        self._subscriptions.clear()
+
+    async def ping(self) -> None:
+        """Check that the broker answers; BroadcastError saying what is wrong if not."""
+        await self.open()
+
+    async def _open(self) -> None:
+        """Subclass hook: create clients on the running loop (no I/O required)."""
+
+    async def _close(self) -> None:
+        """Subclass hook: close clients and cancel background tasks."""
+
+    # Publishing ---------------------------------------------------------------
+
+    async def publish(self, group: str, message: Any) -> None:
+        """Send *message* (bytes, or JSON-serialisable with DjangoJSONEncoder) to *group*.
+
+        Returns once the broker accepted it; raises BroadcastError if it cannot.
+        """
+        group = validate_group(group)
+        frame = encode(message)
+        current = asyncio.get_running_loop()
+        loop = self._loop
+        if loop is not None and loop is not current and loop.is_running():
+            # Opened on another thread's loop (the server's): hop over to it.
+            future = asyncio.run_coroutine_threadsafe(self._publish_frame(group, frame), loop)
+            await asyncio.wrap_future(future)
+            return
+        await self._publish_frame(group, frame)
+
+    def publish_sync(self, group: str, message: Any) -> None:
+        """``publish`` for sync code: threads of sync views, signals, commands, task workers.
+
+        When the backend is open on an event loop running in another thread (a
+        server), the message goes through that loop, in order with its own
+        messages. Without one, it is sent on a connection of its own.
+        """
+        group = validate_group(group)
+        frame = encode(message)
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            raise RuntimeError(
+                "publish_sync() was called from async code (this thread runs an event loop); "
+                "use 'await publish(...)' instead."
+            )
+        loop = self._loop
+        if loop is not None and loop.is_running():
+            future = asyncio.run_coroutine_threadsafe(self._publish_frame(group, frame), loop)
+            try:
+                future.result(timeout=self.timeout * 2)
+            except concurrent.futures.TimeoutError:
+                future.cancel()
+                raise BroadcastError(
+                    f"Publishing to group {group!r} took more than {self.timeout * 2:g} s: "
+                    "the event loop of the backend is blocked or stopping."
+                ) from None
+            return
+        self._publish_without_loop(group, frame)
+
+    async def _publish_frame(self, group: str, frame: bytes) -> None:
+        await self.open()
+        await self._publish(group, frame)
+
+    async def _publish(self, group: str, frame: bytes) -> None:
+        raise NotImplementedError
+
+    def _publish_without_loop(self, group: str, frame: bytes) -> None:
+        raise NotImplementedError
+
+    # Subscribing --------------------------------------------------------------
+
+    def subscribe(
+        self,
+        *groups: str,
+        queue_size: int | None = None,
+        overflow: OverflowPolicy | None = None,
+    ) -> Subscription:
+        """A subscription to *groups*, joined on ``async with``; more can join later."""
+        return Subscription(
+            self,
+            groups,
+            queue_size=self.queue_size if queue_size is None else validate_queue_size(queue_size),
+            overflow=self.overflow if overflow is None else validate_overflow(overflow),
+        )
+
+    @property
+    def local_groups(self) -> frozenset[str]:
+        """The groups that at least one subscription of this process has joined."""
+        return frozenset(self._groups)
+
+    async def _join(self, subscription: Subscription, group: str) -> None:
+        await self.open()
+        self._subscriptions.add(subscription)
+        members = self._groups.get(group)
+        if members is None:
+            self._groups[group] = {subscription}
+            self._group_added(group)
+        else:
+            members.add(subscription)
+        await self._group_ready(group)
+
+    def _leave(self, subscription: Subscription, group: str) -> None:
+        """Synchronous, so that leaving cannot be interrupted half-way by a cancellation."""
+        members = self._groups.get(group)
+        if members is None or subscription not in members:
+            return
+        members.discard(subscription)
+        if not members:
+            del self._groups[group]
+            self._group_removed(group)
+
+    def _discard(self, subscription: Subscription, groups: Iterable[str]) -> None:
+        for group in groups:
+            self._leave(subscription, group)
+        self._subscriptions.discard(subscription)
+
+    def _group_added(self, group: str) -> None:
+        """Hook: *group* has its first subscriber in this process."""
+
+    def _group_removed(self, group: str) -> None:
+        """Hook: *group* lost its last subscriber in this process."""
+
+    async def _group_ready(self, group: str) -> None:
+        """Hook: return once messages published to *group* from now on reach this process."""
+
+    def _deliver(self, group: str, frame: bytes) -> None:
+        """Hand one message to every subscription of *group* in this process."""
+        members = self._groups.get(group)
+        if not members:
+            return
+        delivery = (group, frame)  # one tuple shared by every queue
+        for subscription in list(members):
+            subscription._put(delivery)

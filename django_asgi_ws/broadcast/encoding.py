@@ -1,0 +1,56 @@
+"""Messages on the wire: one tag byte, then JSON (UTF-8) or the raw bytes.
+
+``b"J" + json`` for JSON values and ``b"B" + data`` for bytes, so that a
+subscriber gets back the type that was published. Other programs can publish
+to a group by sending the same frames (``PUBLISH prefix:group 'J{"a":1}'``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+
+JSON_TAG = b"J"
+BYTES_TAG = b"B"
+
+
+def encode(message: Any) -> bytes:
+    """The frame for *message*; TypeError or ValueError if it cannot be sent."""
+    if isinstance(message, (bytes, bytearray, memoryview)):
+        return BYTES_TAG + bytes(message)
+    try:
+        text = _dumps(message, ensure_ascii=False)
+    except TypeError as exc:
+        raise TypeError(
+            f"Cannot publish a {type(message).__name__}: a message must be bytes or "
+            f"JSON-serialisable with DjangoJSONEncoder ({exc})."
+        ) from exc
+    except ValueError as exc:
+        raise ValueError(f"Cannot publish this message: {exc}.") from exc
+    try:
+        return JSON_TAG + text.encode()
+    except UnicodeEncodeError:  # a lone surrogate: only an escape can carry it
+        return JSON_TAG + _dumps(message, ensure_ascii=True).encode()
+
+
+def _dumps(message: Any, *, ensure_ascii: bool) -> str:
+    # allow_nan=False: NaN and Infinity are not JSON, and browsers refuse them.
+    return json.dumps(
+        message,
+        cls=DjangoJSONEncoder,
+        separators=(",", ":"),
+        ensure_ascii=ensure_ascii,
+        allow_nan=False,
+    )
+
+
+def decode(frame: bytes) -> Any:
+    """The message a frame carries; ValueError if the frame is malformed."""
+    tag, body = frame[:1], frame[1:]
+    if tag == JSON_TAG:
+        return json.loads(body)  # ValueError (JSONDecodeError, UnicodeDecodeError)
+    if tag == BYTES_TAG:
+        return body
+    raise ValueError(f"Unknown broadcast frame type {tag!r}.")

@@ -1,0 +1,90 @@
+"""Wait for the client and for group messages at once.
+
+A view that loops on ``websocket.receive()`` cannot push a group message
+until the client speaks; one that loops on the subscription cannot hear the
+client. These helpers keep one pending receive on each side and hand over
+whichever completes first, so neither blocks the other and all sends stay in
+the view's own task (no concurrent sends to one socket).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from django_asgi_ws.broadcast.subscription import Message, Subscription
+from django_asgi_ws.websocket import WebSocket, WebSocketDisconnect
+
+__all__ = ["ClientAndGroups", "listen"]
+
+
+class ClientAndGroups:
+    """The next event from either side: a client message or a group :class:`Message`.
+
+    ``receive_client`` is what reads the client (``websocket.receive`` or a
+    decoding variant). Neither side loses anything when the other wins: a
+    pending read stays pending for the next call. Call :meth:`aclose` at the end.
+    """
+
+    def __init__(
+        self, receive_client: Callable[[], Awaitable[Any]], subscription: Subscription
+    ) -> None:
+        self._receive_client = receive_client
+        self.subscription = subscription
+        self._client: asyncio.Future[Any] | None = None
+        self._group: asyncio.Future[Message] | None = None
+
+    async def next(self) -> Any:
+        """The next client message (as ``receive_client`` returns it) or group Message.
+
+        Raises what the client side raises (WebSocketDisconnect at the end) and
+        what the subscription raises (SubscriberTooSlow).
+        """
+        if self._client is None:
+            self._client = asyncio.ensure_future(self._receive_client())
+        if self._group is None:
+            self._group = asyncio.ensure_future(self.subscription.get_message())
+        if not (self._client.done() or self._group.done()):
+            await asyncio.wait((self._client, self._group), return_when=asyncio.FIRST_COMPLETED)
+        if self._group.done():
+            group, self._group = self._group, None
+            return group.result()
+        client, self._client = self._client, None
+        return client.result()
+
+    async def aclose(self) -> None:
+        """Cancel the pending reads; nothing read is lost (it was never taken)."""
+        for future in (self._client, self._group):
+            if future is not None and not future.done():
+                future.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await future
+            elif future is not None and not future.cancelled():
+                future.exception()  # retrieved: no "never retrieved" warning
+        self._client = self._group = None
+
+
+async def listen(websocket: WebSocket, subscription: Subscription) -> AsyncIterator[Any]:
+    """Messages from the client (``str`` or ``bytes``) and from the groups (:class:`Message`).
+
+    For function views::
+
+        async with broadcast.subscribe(f"room-{room}") as subscription:
+            async for event in broadcast.listen(websocket, subscription):
+                if isinstance(event, broadcast.Message):
+                    await websocket.send_json(event.data)
+                else:
+                    await broadcast.publish(f"room-{room}", {"text": event})
+
+    The iteration ends when the client disconnects.
+    """
+    events = ClientAndGroups(websocket.receive, subscription)
+    try:
+        while True:
+            yield await events.next()
+    except WebSocketDisconnect:
+        return
+    finally:
+        await events.aclose()

@@ -1,0 +1,249 @@
+"""A subscription: the groups one consumer joined and its bounded queue of messages."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from django_asgi_ws.broadcast.encoding import decode
+from django_asgi_ws.broadcast.options import OverflowPolicy, validate_group
+from django_asgi_ws.status import CloseCode
+from django_asgi_ws.websocket import WebSocketException
+
+if TYPE_CHECKING:
+    from django_asgi_ws.broadcast.base import Backend
+
+logger = logging.getLogger("django_asgi_ws.broadcast")
+
+Delivery = tuple[str, bytes]  # (group, frame)
+
+
+@dataclass(frozen=True)
+class Message:
+    """A message as received, with the group it was published to."""
+
+    group: str
+    data: Any
+
+
+class SubscriberTooSlow(WebSocketException):
+    """The queue overflowed under ``OVERFLOW = "close"``: the consumer must start over.
+
+    A WebSocketException with code 1013 (try again later), so a websocket view
+    that lets it propagate closes its connection with 1013.
+    """
+
+    def __init__(self, queue_size: int) -> None:
+        super().__init__(CloseCode.TRY_AGAIN_LATER, "Too slow to receive broadcast messages.")
+        self.queue_size = queue_size
+
+
+class DropReporter:
+    """Count the messages dropped for slow subscribers; log a WARNING at most every interval."""
+
+    interval = 10.0
+
+    def __init__(self) -> None:
+        self.total = 0
+        self._unreported = 0
+        self._last_report = -float("inf")
+
+    def report(self, subscription: Subscription, count: int = 1) -> None:
+        self.total += count
+        self._unreported += count
+        now = time.monotonic()
+        if now - self._last_report >= self.interval:
+            logger.warning(
+                "Dropped %d broadcast message(s) for subscribers too slow to keep up "
+                "(queue full at %d messages); %r has dropped %d in all.",
+                self._unreported,
+                subscription.queue_size,
+                subscription,
+                subscription.dropped,
+            )
+            self._unreported = 0
+            self._last_report = now
+
+
+class Subscription:
+    """Messages of the groups joined, in arrival order, at most ``queue_size`` waiting.
+
+    Use it as ``async with backend.subscribe("a", "b") as subscription``, then
+    ``async for data in subscription``, ``await subscription.get()`` (the data)
+    or ``await subscription.get_message()`` (a Message, with its group).
+    Leaving the ``async with`` leaves every group.
+
+    When the queue is full, ``overflow`` decides: ``"drop_oldest"`` drops the
+    oldest waiting message and counts it in ``dropped``; ``"close"`` empties
+    the queue and makes the next read raise SubscriberTooSlow.
+
+    Waiting for a message is safe to cancel: a cancelled ``get()`` loses
+    nothing, so ``get()`` can race another awaitable in ``asyncio.wait``.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        groups: Iterable[str],
+        *,
+        queue_size: int,
+        overflow: OverflowPolicy,
+    ) -> None:
+        self.backend = backend
+        self.queue_size = queue_size
+        self.overflow: OverflowPolicy = overflow
+        self.dropped = 0
+        self._initial = tuple(validate_group(group) for group in groups)
+        self._groups: set[str] = set()
+        self._queue: deque[Delivery] = deque()
+        self._ready = asyncio.Event()
+        self._closed = False
+        self._too_slow = False
+
+    def __repr__(self) -> str:
+        groups = sorted(self._groups or self._initial)
+        return f"<Subscription groups={groups!r}{' closed' if self._closed else ''}>"
+
+    @property
+    def groups(self) -> frozenset[str]:
+        return frozenset(self._groups)
+
+    @property
+    def pending(self) -> int:
+        """How many messages wait in the queue."""
+        return len(self._queue)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def overflowed(self) -> bool:
+        """Whether the queue overflowed under ``overflow="close"`` (reads now raise)."""
+        return self._too_slow
+
+    # Membership ---------------------------------------------------------------
+
+    async def __aenter__(self) -> Subscription:
+        try:
+            for group in self._initial:
+                await self.join(group)
+        except BaseException:
+            await self.close()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def join(self, group: str) -> None:
+        """Receive *group*'s messages published from the moment this returns."""
+        group = validate_group(group)
+        if self._closed:
+            raise RuntimeError(f"Cannot join {group!r}: the subscription is closed.")
+        if group in self._groups:
+            return
+        self._groups.add(group)
+        try:
+            await self.backend._join(self, group)
+        except BaseException:
+            if self not in self.backend._groups.get(group, ()):
+                self._groups.discard(group)  # refused before it was registered
+            raise
+
+    async def leave(self, group: str) -> None:
+        """Stop receiving *group*; its messages still in the queue are dropped too."""
+        group = validate_group(group)
+        if group not in self._groups:
+            return
+        self._groups.discard(group)
+        if any(queued_group == group for queued_group, _ in self._queue):
+            self._queue = deque(item for item in self._queue if item[0] != group)
+        self.backend._leave(self, group)
+
+    async def close(self) -> None:
+        """Leave every group and end the iteration; closing twice does nothing."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.clear()
+        self._ready.set()
+        groups, self._groups = self._groups, set()
+        self.backend._discard(self, groups)
+
+    # Reading ------------------------------------------------------------------
+
+    async def get(self) -> Any:
+        """The next message's data; RuntimeError once the subscription is closed."""
+        return (await self.get_message()).data
+
+    async def get_message(self) -> Message:
+        """The next message and its group; RuntimeError once the subscription is closed."""
+        message = await self._next()
+        if message is None:
+            raise RuntimeError("The subscription is closed.")
+        return message
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> Any:
+        message = await self._next()
+        if message is None:
+            raise StopAsyncIteration
+        return message.data
+
+    async def _next(self) -> Message | None:
+        while True:
+            if self._too_slow:
+                raise SubscriberTooSlow(self.queue_size)
+            while self._queue:
+                # Taken off the queue only here, after the wait: cancelling a
+                # waiting get() therefore never loses a message.
+                group, frame = self._queue.popleft()
+                try:
+                    return Message(group, decode(frame))
+                except ValueError as exc:
+                    logger.warning("Skipped a malformed message in group %r: %s", group, exc)
+            if self._closed:
+                return None
+            self._ready.clear()
+            await self._ready.wait()
+
+    # Called by the backend ----------------------------------------------------
+
+    def _put(self, delivery: Delivery) -> None:
+        if self._closed or self._too_slow:
+            return
+        if len(self._queue) >= self.queue_size:
+            if self.overflow == "close":
+                self._too_slow = True
+                count = len(self._queue) + 1
+                self.dropped += count
+                self._queue.clear()
+                self._ready.set()
+                self.backend.drops.report(self, count)
+                return
+            self._queue.popleft()
+            self.dropped += 1
+            self.backend.drops.report(self)
+        self._queue.append(delivery)
+        self._ready.set()
+
+    def _end(self) -> None:
+        """The backend is closing: end the iteration without touching the backend."""
+        self._closed = True
+        self._groups.clear()
+        self._queue.clear()
+        self._ready.set()
