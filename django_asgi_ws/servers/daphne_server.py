@@ -8,7 +8,9 @@ and has no lifespan support. Here:
 - any close code an application may send (1000-1003, 1007-1014, 3000-4999)
   goes out in the close frame, with its reason;
 - empty text and binary messages are sent;
-- protocol failures send a close frame (1002, 1007, 1009...) before dropping;
+- protocol failures send a close frame (1002, 1007, 1009...) before dropping,
+  invalid close frames from the client included;
+- a non-ASCII subprotocol offer is refused with 400, not 500;
 - lifespan startup runs before the first connection is served and lifespan
   shutdown after the last one.
 """
@@ -26,6 +28,7 @@ import time
 from typing import Any
 
 import daphne
+from autobahn.websocket.types import ConnectionDeny
 from daphne.endpoints import build_endpoint_description_strings
 from daphne.ws_protocol import WebSocketProtocol as DaphneWebSocketProtocol
 from twisted.internet import defer
@@ -42,6 +45,30 @@ reactor: Any = twisted_reactor
 
 
 class WebSocketProtocol(DaphneWebSocketProtocol):  # type: ignore[misc]
+    # How long a client that broke the protocol has to read our close frame.
+    close_frame_flush_timeout = 2.0
+
+    def onConnect(self, request: Any) -> Any:
+        offers = request.headers.get("sec-websocket-protocol")
+        if offers is not None and not offers.isascii():
+            # daphne decodes the offer as ASCII and would answer 500.
+            raise ConnectionDeny(400, "Invalid Sec-WebSocket-Protocol header.")  # type: ignore[no-untyped-call]
+        return super().onConnect(request)
+
+    def dropConnection(self, abort: bool = False) -> None:
+        if abort and self.failedByMe and self.state != self.STATE_CLOSED:
+            # After answering a protocol error (an invalid close frame, say) with a
+            # close frame, autobahn aborts the connection when the client's close
+            # arrives, discarding ours unsent. Let it flush, then abort.
+            reactor.callLater(self.close_frame_flush_timeout, self._abort_if_connected)
+            abort = False
+        super().dropConnection(abort)
+
+    def _abort_if_connected(self) -> None:
+        transport = self.transport
+        if transport is not None and getattr(transport, "connected", False):
+            transport.abortConnection()
+
     def handle_reply(self, message: dict[str, Any]) -> None:
         message_type = message.get("type")
         if message_type == "websocket.send" and self.state == self.STATE_OPEN:

@@ -1,4 +1,10 @@
-"""uvicorn, with an explicit websocket implementation and Django's logging left alone."""
+"""uvicorn, with an explicit websocket implementation and Django's logging left alone.
+
+The websocket protocol is uvicorn's sans-I/O one on websockets, adjusted so that a
+handshake websockets cannot read (oversized, or with a Transfer-Encoding) is
+answered instead of left open, and invalid UTF-8 from a client closes with 1007
+without logging a traceback, even when the client's close frame came with it.
+"""
 
 from __future__ import annotations
 
@@ -50,6 +56,64 @@ def _websocket_protocol() -> Any:
                 # uvicorn does not count a denial response as an answer to the
                 # handshake, and would log an error for every refused connection.
                 self.handshake_complete = True
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if not self.handshake_initiated and self.conn.handshake_exc is not None:
+                self._refuse_unreadable_request()
+
+        def _refuse_unreadable_request(self) -> None:
+            """Answer a handshake websockets could not read, which uvicorn leaves hanging.
+
+            websockets queues a 414 or 431 for an oversized request line or header
+            block, and only an end of stream for anything else (a Transfer-Encoding,
+            say); uvicorn sends neither, so the client would wait forever.
+            """
+            if self.transport.is_closing():
+                return
+            answer = b"".join(self.conn.data_to_send())
+            if not answer:
+                response = self.conn.reject(400, "Failed to open a WebSocket connection.\n")
+                answer = response.serialize()
+            self.handshake_complete = self.close_sent = True
+            self.transport.write(answer)
+            self.transport.close()
+
+        def send_receive_event_to_app(self) -> None:
+            if self.curr_msg_data_type != "text" or self.close_sent:
+                super().send_receive_event_to_app()
+                return
+            data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
+            self.frames = []
+            try:
+                text = data.decode()
+            except UnicodeDecodeError:
+                # The client's error, not ours: uvicorn would log a traceback.
+                self._fail(1007, "Invalid UTF-8 in a text message.")
+                return
+            self.queue.put_nowait({"type": "websocket.receive", "text": text})
+            if not self.read_paused:
+                self.read_paused = True
+                self.transport.pause_reading()
+
+        def _fail(self, code: int, reason: str) -> None:
+            """Close the connection for a client error, whatever the closing state.
+
+            A close frame from the client may already have been read in the same
+            write (uvicorn's send_close would raise then): its reply is sent instead.
+            """
+            self.conn.fail(code, reason)
+            sent = self.conn.close_sent
+            self.queue.put_nowait(
+                {
+                    "type": "websocket.disconnect",
+                    "code": sent.code if sent is not None else code,
+                    "reason": sent.reason if sent is not None else reason,
+                }
+            )
+            self.close_sent = True
+            self.transport.write(b"".join(self.conn.data_to_send()))
+            self.transport.close()
 
         def shutdown(self) -> None:
             code = self.shutdown_close_code
