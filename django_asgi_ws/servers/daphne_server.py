@@ -8,6 +8,7 @@ and has no lifespan support. Here:
 - any close code an application may send (1000-1003, 1007-1014, 3000-4999)
   goes out in the close frame, with its reason;
 - empty text and binary messages are sent;
+- a send waits while the client is not reading (backpressure), as on uvicorn;
 - protocol failures send a close frame (1002, 1007, 1009...) before dropping,
   invalid close frames from the client included;
 - a non-ASCII subprotocol offer is refused with 400, not 500;
@@ -21,6 +22,7 @@ from __future__ import annotations
 import daphne.server  # isort: skip
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -47,6 +49,40 @@ reactor: Any = twisted_reactor
 class WebSocketProtocol(DaphneWebSocketProtocol):  # type: ignore[misc]
     # How long a client that broke the protocol has to read our close frame.
     close_frame_flush_timeout = 2.0
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        # Backpressure, as uvicorn applies it: a send waits while the socket's
+        # buffer is full, so a client that stops reading cannot make Twisted
+        # buffer without bound. The HTTP channel the handshake came through is
+        # still the transport's producer; it forwards pause and resume to us.
+        self._writable = asyncio.Event()
+        self._writable.set()
+        channel = getattr(self.transport, "producer", None)
+        if channel is not None and hasattr(channel, "registerProducer"):
+            # RuntimeError: another producer is registered; then there is none.
+            with contextlib.suppress(RuntimeError):
+                channel.registerProducer(self, True)
+
+    def pauseProducing(self) -> None:
+        self._writable.clear()
+
+    def resumeProducing(self) -> None:
+        self._writable.set()
+
+    def stopProducing(self) -> None:
+        self._writable.set()
+
+    def connectionLost(self, reason: Any = None) -> None:
+        self._writable.set()
+        if reason is None:
+            super().connectionLost()
+        else:
+            super().connectionLost(reason)
+
+    async def wait_writable(self) -> None:
+        """Return once the socket's send buffer has room (or the connection is gone)."""
+        await self._writable.wait()
 
     def onConnect(self, request: Any) -> Any:
         offers = request.headers.get("sec-websocket-protocol")
@@ -134,6 +170,11 @@ class _Server(daphne.server.Server):  # type: ignore[misc]
         factory.protocol = WebSocketProtocol
         factory.failByDrop = False
         self._ws_factory = factory
+
+    async def handle_reply(self, protocol: Any, message: dict[str, Any]) -> None:
+        if message.get("type") == "websocket.send" and isinstance(protocol, WebSocketProtocol):
+            await protocol.wait_writable()
+        await super().handle_reply(protocol, message)
 
     def run(self) -> None:
         if self.adopt_fd is not None:
