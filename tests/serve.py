@@ -28,6 +28,7 @@ def main() -> None:
         max_message_size=conf.WEBSOCKET_MAX_MESSAGE_SIZE,
         ping_interval=conf.WEBSOCKET_PING_INTERVAL,
         ping_timeout=conf.WEBSOCKET_PING_TIMEOUT,
+        request_timeout=conf.WEBSOCKET_HANDSHAKE_TIMEOUT,
     )
     server = get_server_class(server_name)(application, options)
 

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from http.cookies import SimpleCookie
@@ -178,6 +179,42 @@ def test_a_view_that_never_decides_is_refused_after_the_handshake_timeout(
     with pytest.raises(InvalidStatus) as refused:
         connect(live.url + "/ws/slow-handshake/", open_timeout=5)
     assert refused.value.response.status_code == (503 if DENIAL_RESPONSES[name] else 403)
+
+
+def seconds_until_dropped(live: LiveServer, sent: bytes, limit: float = 5.0) -> float | None:
+    """Send *sent* and nothing more: how long until the server drops the connection."""
+    with socket.create_connection((live.host, live.port), timeout=limit) as sock:
+        started = time.monotonic()
+        sock.sendall(sent)
+        try:
+            while sock.recv(4096):
+                pass
+        except TimeoutError:
+            return None
+        return time.monotonic() - started
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [b"", b"GET /ws/echo/ HTTP/1.1\r\nHost: localhost\r\n"],
+    ids=["nothing", "headers never finished"],
+)
+def test_a_connection_without_a_complete_request_is_dropped_after_the_handshake_timeout(
+    server: tuple[str, LiveServer], sent: bytes
+) -> None:
+    """WEBSOCKET_HANDSHAKE_TIMEOUT (0.5 s here) also bounds the wait for the request."""
+    _, live = server
+    waited = seconds_until_dropped(live, sent)
+    assert waited is not None, "still open after 5 s"
+    assert waited < 3
+
+
+def test_an_open_websocket_outlives_the_handshake_timeout(server: tuple[str, LiveServer]) -> None:
+    _, live = server
+    with connect(live.url + "/ws/echo/") as ws:
+        time.sleep(1.5)
+        ws.send("still here")
+        assert ws.recv(timeout=5) == "still here"
 
 
 def test_an_error_shows_the_client_only_1011_even_with_debug(

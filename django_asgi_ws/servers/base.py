@@ -38,6 +38,9 @@ class ServerOptions:
     fd: int | None = None
     # On stop, how long open connections get to finish before they are cancelled.
     shutdown_timeout: float = 5.0
+    # Seconds a new connection has to send its request's headers before it is
+    # dropped (slow or idle clients otherwise hold it forever); None waits forever.
+    request_timeout: float | None = None
 
 
 class Server(Protocol):

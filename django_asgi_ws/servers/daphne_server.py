@@ -176,6 +176,20 @@ class _Server(daphne.server.Server):  # type: ignore[misc]
             await protocol.wait_writable()
         await super().handle_reply(protocol, message)
 
+    request_timeout: float | None = None
+
+    # Likewise for the HTTP factory: Twisted's idle timeout (60 s by default)
+    # drops a connection that sends nothing for that long before its request.
+    @property
+    def http_factory(self) -> Any:
+        return self._http_factory
+
+    @http_factory.setter
+    def http_factory(self, factory: Any) -> None:
+        if self.request_timeout is not None:
+            factory.timeOut = self.request_timeout
+        self._http_factory = factory
+
     def run(self) -> None:
         if self.adopt_fd is not None:
             self.endpoints: list[str] = []
@@ -252,6 +266,7 @@ class DaphneServer:
             application_close_timeout=5,
         )
         self._server.lifespan = LifespanManager(application)
+        self._server.request_timeout = options.request_timeout
         if options.fd is not None:
             self._server.adopt_fd = options.fd
             self._server.adopt_family = socket.AF_INET6 if ":" in options.host else socket.AF_INET

@@ -129,6 +129,39 @@ def _websocket_protocol() -> Any:
     return WebSocketProtocol
 
 
+def _http_protocol(request_timeout: float | None) -> Any:
+    """uvicorn's HTTP protocol ("auto": httptools, else h11), dropping a connection
+    whose first request's headers have not arrived within *request_timeout*."""
+    if request_timeout is None:
+        return "auto"
+    timeout: float = request_timeout
+    base: Any
+    if importlib.util.find_spec("httptools") is not None:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+        base = HttpToolsProtocol
+    else:
+        from uvicorn.protocols.http.h11_impl import H11Protocol
+
+        base = H11Protocol
+
+    class HTTPProtocol(base):  # type: ignore[misc]
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self._request_timer = self.loop.call_later(timeout, self._request_timed_out)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._request_timer.cancel()
+            super().connection_lost(exc)
+
+        def _request_timed_out(self) -> None:
+            # A request under way (self.cycle) or a websocket it became is left alone.
+            if self.cycle is None and self.transport.get_protocol() is self:
+                self.transport.close()
+
+    return HTTPProtocol
+
+
 class _Server(uvicorn.Server):
     """Reports the bound address, and leaves signals alone when asked to."""
 
@@ -163,6 +196,7 @@ class UvicornServer:
             port=options.port,
             root_path=options.root_path,
             ws=self._protocol,
+            http=_http_protocol(options.request_timeout),
             ws_max_size=options.max_message_size,
             ws_ping_interval=options.ping_interval,
             ws_ping_timeout=options.ping_timeout,

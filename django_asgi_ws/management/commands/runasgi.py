@@ -199,6 +199,7 @@ class Command(BaseCommand):
                 ping_timeout=conf.WEBSOCKET_PING_TIMEOUT,
                 install_signal_handlers=False,
                 shutdown_timeout=self.shutdown_timeout,
+                request_timeout=conf.WEBSOCKET_HANDSHAKE_TIMEOUT,
             ),
         )
         self._server = server
