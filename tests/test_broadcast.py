@@ -85,6 +85,16 @@ async def test_a_subscriber_receives_what_is_published_to_its_group(
         assert await receive(subscription) == {"text": "hello"}
 
 
+async def test_each_subscription_gets_its_own_copy_of_a_message(
+    backend: Backend, group: str
+) -> None:
+    async with backend.subscribe(group) as first, backend.subscribe(group) as second:
+        await backend.publish(group, {"items": [1, 2]})
+        mine = await receive(first)
+        mine["items"].append(3)
+        assert await receive(second) == {"items": [1, 2]}
+
+
 async def test_backends_with_different_prefixes_do_not_hear_each_other(
     backends: Backends, group: str
 ) -> None:

@@ -13,7 +13,7 @@ import pytest
 from django_asgi_ws.broadcast import validate_group
 from django_asgi_ws.broadcast.backends.memory import MemoryBackend
 from django_asgi_ws.broadcast.broker import Backoff, cancel_and_wait, run_with_timeout
-from django_asgi_ws.broadcast.encoding import decode, encode
+from django_asgi_ws.broadcast.encoding import decode, encode, parse, unpack
 from django_asgi_ws.broadcast.options import GROUP_MAX_LENGTH
 
 # Frames -----------------------------------------------------------------------------
@@ -31,6 +31,25 @@ def test_json_and_bytes_frames_say_which_they_are() -> None:
 def test_a_malformed_frame_is_a_value_error(frame: bytes) -> None:
     with pytest.raises(ValueError):
         decode(frame)
+
+
+def test_a_frame_is_unpacked_once_and_parsed_per_reader() -> None:
+    assert unpack(b'J{"a":"\xc3\xa9"}') == '{"a":"é"}'
+    assert unpack(b"B\x00raw") == b"\x00raw"
+    assert parse('{"a":[1]}') == {"a": [1]}
+    assert parse(b"\x00raw") == b"\x00raw"
+
+
+@pytest.mark.parametrize("frame", [b"", b"X{}", b"J\xff"])
+def test_a_frame_with_a_bad_tag_or_bad_utf8_is_refused_when_unpacked(frame: bytes) -> None:
+    with pytest.raises(ValueError):
+        unpack(frame)
+
+
+@pytest.mark.parametrize("text", ["{", '{"a":1} trailing', ""])
+def test_malformed_json_is_refused_when_parsed(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse(text)
 
 
 async def test_a_malformed_frame_is_skipped_by_the_subscriber(

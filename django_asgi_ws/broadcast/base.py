@@ -22,7 +22,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
-from django_asgi_ws.broadcast.encoding import encode
+from django_asgi_ws.broadcast.encoding import encode, unpack
 from django_asgi_ws.broadcast.options import (
     DEFAULT_OVERFLOW,
     DEFAULT_PREFIX,
@@ -289,6 +289,11 @@ class Backend:
         members = self._groups.get(group)
         if not members:
             return
-        delivery = (group, frame)  # one tuple shared by every queue
+        try:
+            payload = unpack(frame)
+        except ValueError as exc:
+            logger.warning("Skipped a malformed message in group %r: %s", group, exc)
+            return
+        delivery = (group, payload)  # one tuple shared by every queue
         for subscription in list(members):
             subscription._put(delivery)

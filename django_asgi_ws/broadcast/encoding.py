@@ -46,11 +46,30 @@ def _dumps(message: Any, *, ensure_ascii: bool) -> str:
     )
 
 
+_json_decoder = json.JSONDecoder()
+
+
 def decode(frame: bytes) -> Any:
     """The message a frame carries; ValueError if the frame is malformed."""
+    return parse(unpack(frame))
+
+
+def unpack(frame: bytes) -> str | bytes:
+    """The JSON text (a str) or the bytes a frame carries; ValueError if malformed.
+
+    Split from parse() so that a frame delivered to many subscriptions is
+    unpacked once, and each subscription still parses its own copy.
+    """
     tag, body = frame[:1], frame[1:]
     if tag == JSON_TAG:
-        return json.loads(body)  # ValueError (JSONDecodeError, UnicodeDecodeError)
+        return body.decode()  # UnicodeDecodeError is a ValueError
     if tag == BYTES_TAG:
         return body
     raise ValueError(f"Unknown broadcast frame type {tag!r}.")
+
+
+def parse(payload: str | bytes) -> Any:
+    """The message of an unpacked frame: bytes as they are, JSON text parsed."""
+    if isinstance(payload, bytes):
+        return payload
+    return _json_decoder.decode(payload)  # JSONDecodeError is a ValueError

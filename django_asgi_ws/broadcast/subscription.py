@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from django_asgi_ws.broadcast.encoding import decode
+from django_asgi_ws.broadcast.encoding import parse
 from django_asgi_ws.broadcast.options import OverflowPolicy, validate_group
 from django_asgi_ws.status import CloseCode
 from django_asgi_ws.websocket import WebSocketException
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("django_asgi_ws.broadcast")
 
-Delivery = tuple[str, bytes]  # (group, frame)
+Delivery = tuple[str, str | bytes]  # (group, JSON text or bytes: see encoding.unpack)
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,8 @@ class Subscription:
         self._initial = tuple(validate_group(group) for group in groups)
         self._groups: set[str] = set()
         self._queue: deque[Delivery] = deque()
-        self._ready = asyncio.Event()
+        # The reader waiting for a message, if any: a bare future, cheaper than an Event.
+        self._waiter: asyncio.Future[None] | None = None
         self._closed = False
         self._too_slow = False
 
@@ -178,7 +179,7 @@ class Subscription:
             return
         self._closed = True
         self._queue.clear()
-        self._ready.set()
+        self._wake()
         groups, self._groups = self._groups, set()
         self.backend._discard(self, groups)
 
@@ -186,40 +187,53 @@ class Subscription:
 
     async def get(self) -> Any:
         """The next message's data; RuntimeError once the subscription is closed."""
-        return (await self.get_message()).data
+        delivery = await self._next()
+        if delivery is None:
+            raise RuntimeError("The subscription is closed.")
+        return delivery[1]
 
     async def get_message(self) -> Message:
         """The next message and its group; RuntimeError once the subscription is closed."""
-        message = await self._next()
-        if message is None:
+        delivery = await self._next()
+        if delivery is None:
             raise RuntimeError("The subscription is closed.")
-        return message
+        return Message(*delivery)
 
     def __aiter__(self) -> Subscription:
         return self
 
     async def __anext__(self) -> Any:
-        message = await self._next()
-        if message is None:
+        delivery = await self._next()
+        if delivery is None:
             raise StopAsyncIteration
-        return message.data
+        return delivery[1]
 
-    async def _next(self) -> Message | None:
+    async def _next(self) -> tuple[str, Any] | None:
+        """The next message as (group, data), or None once closed."""
         while True:
             if self._too_slow:
                 raise SubscriberTooSlow(self.queue_size)
-            while self._queue:
+            queue = self._queue
+            while queue:
                 # Taken off the queue only here, after the wait: cancelling a
                 # waiting get() therefore never loses a message.
-                group, frame = self._queue.popleft()
+                group, payload = queue.popleft()
                 try:
-                    return Message(group, decode(frame))
+                    return group, parse(payload)  # each reader gets its own objects
                 except ValueError as exc:
                     logger.warning("Skipped a malformed message in group %r: %s", group, exc)
             if self._closed:
                 return None
-            self._ready.clear()
-            await self._ready.wait()
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     # Called by the backend ----------------------------------------------------
 
@@ -232,18 +246,18 @@ class Subscription:
                 count = len(self._queue) + 1
                 self.dropped += count
                 self._queue.clear()
-                self._ready.set()
+                self._wake()
                 self.backend.drops.report(self, count)
                 return
             self._queue.popleft()
             self.dropped += 1
             self.backend.drops.report(self)
         self._queue.append(delivery)
-        self._ready.set()
+        self._wake()
 
     def _end(self) -> None:
         """The backend is closing: end the iteration without touching the backend."""
         self._closed = True
         self._groups.clear()
         self._queue.clear()
-        self._ready.set()
+        self._wake()
