@@ -17,7 +17,7 @@ from django_asgi_ws import reloader
 from django_asgi_ws.access_log import AccessLogMiddleware
 from django_asgi_ws.addrport import Address
 from django_asgi_ws.handler import ASGIHandler
-from django_asgi_ws.management.commands.runasgi import Command
+from django_asgi_ws.management.commands.runasgi import Command, production_target
 from tests import asgi_app
 
 WITH_STATICFILES = override_settings(
@@ -232,3 +232,19 @@ def test_nostatic_turns_static_files_off() -> None:
 def test_without_staticfiles_installed_static_files_are_not_served() -> None:
     application = runasgi().get_application(options(insecure_serving=True))
     assert isinstance(application.application, ASGIHandler)
+
+
+@pytest.mark.parametrize(
+    ("settings_module", "target"),
+    [
+        ("mysite.settings", "mysite.asgi:application"),
+        ("exampleproject.settings", "exampleproject.asgi:application"),
+        ("config.settings.local", "config.settings.asgi:application"),
+        ("settings", "your project's asgi module"),
+    ],
+)
+def test_the_development_warning_names_the_projects_own_asgi_module(
+    monkeypatch: pytest.MonkeyPatch, settings_module: str, target: str
+) -> None:
+    monkeypatch.setattr(django_settings, "SETTINGS_MODULE", settings_module)
+    assert production_target() == target

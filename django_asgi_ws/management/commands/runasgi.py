@@ -250,7 +250,14 @@ class Command(BaseCommand):
             self.stdout.write(
                 self.style.WARNING(
                     "WARNING: This is a development server. Do not use it in a production "
-                    "setting. Run uvicorn or daphne on mysite.asgi:application instead."
+                    f"setting. Run uvicorn or daphne on {production_target()} instead."
                 )
             )
         self.stdout.flush()
+
+
+def production_target() -> str:
+    """The application a production server should load, named after the settings' package
+    as ``startproject`` lays a project out (``mysite.settings`` -> ``mysite.asgi``)."""
+    package, _, _ = str(settings.SETTINGS_MODULE).rpartition(".")
+    return f"{package}.asgi:application" if package else "your project's asgi module"
