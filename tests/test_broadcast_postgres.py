@@ -24,7 +24,7 @@ from django_asgi_ws.broadcast.backends.postgres_payload import (
     split,
     to_text,
 )
-from django_asgi_ws.broadcast.encoding import decode, encode
+from django_asgi_ws.broadcast.encoding import encode, parse, unpack
 from tests.broadcast_support import (
     eventually,
     postgres_dsn,
@@ -62,7 +62,7 @@ async def receive(subscription: Any, timeout: float = 5.0) -> Any:
 def test_a_payload_is_ascii_text_that_gives_the_frame_back(message: Any) -> None:
     text = to_text(encode(message))
     assert text.isascii()
-    assert decode(from_text(text)) == message
+    assert parse(unpack(from_text(text))) == message
 
 
 def test_json_beyond_ascii_is_escaped_as_json_would() -> None:
@@ -93,11 +93,11 @@ def test_chunks_are_joined_in_any_order_and_per_message() -> None:
         for chunk in (first[2], second[0], first[0], second[2], first[1])
     ]
     assert results[:4] == [None] * 4
-    assert results[4] is not None and decode(results[4]) == "a" * 20000
+    assert results[4] is not None and parse(unpack(results[4])) == "a" * 20000
     assert reassembler.pending == 1
     assert reassembler.feed("channel", second[0]) is None  # a chunk again changes nothing
     completed = reassembler.feed("channel", second[1])
-    assert completed is not None and decode(completed) == b"b" * 15000
+    assert completed is not None and parse(unpack(completed)) == b"b" * 15000
     assert reassembler.pending == 0
 
 

@@ -49,11 +49,6 @@ def _dumps(message: Any, *, ensure_ascii: bool) -> str:
 _json_decoder = json.JSONDecoder()
 
 
-def decode(frame: bytes) -> Any:
-    """The message a frame carries; ValueError if the frame is malformed."""
-    return parse(unpack(frame))
-
-
 def unpack(frame: bytes) -> str | bytes:
     """The JSON text (a str) or the bytes a frame carries; ValueError if malformed.
 

@@ -35,6 +35,7 @@ from daphne.endpoints import build_endpoint_description_strings
 from daphne.ws_protocol import WebSocketProtocol as DaphneWebSocketProtocol
 from twisted.internet import defer
 from twisted.internet import reactor as twisted_reactor
+from twisted.internet.protocol import connectionDone
 
 from django_asgi_ws.asgi_types import ASGIApp
 from django_asgi_ws.servers.base import ReadyCallback, ServerOptions
@@ -73,16 +74,14 @@ class WebSocketProtocol(DaphneWebSocketProtocol):  # type: ignore[misc]
     def stopProducing(self) -> None:
         self._writable.set()
 
-    def connectionLost(self, reason: Any = None) -> None:
+    def connectionLost(self, reason: Any = connectionDone) -> None:
         self._writable.set()
-        if reason is None:
-            super().connectionLost()
-        else:
-            super().connectionLost(reason)
+        super().connectionLost(reason)
 
-    async def wait_writable(self) -> None:
-        """Return once the socket's send buffer has room (or the connection is gone)."""
-        await self._writable.wait()
+    @property
+    def writable(self) -> asyncio.Event:
+        """Set while the socket's send buffer has room, or once the connection is gone."""
+        return self._writable
 
     def onConnect(self, request: Any) -> Any:
         offers = request.headers.get("sec-websocket-protocol")
@@ -172,8 +171,12 @@ class _Server(daphne.server.Server):  # type: ignore[misc]
         self._ws_factory = factory
 
     async def handle_reply(self, protocol: Any, message: dict[str, Any]) -> None:
-        if message.get("type") == "websocket.send" and isinstance(protocol, WebSocketProtocol):
-            await protocol.wait_writable()
+        if (
+            isinstance(protocol, WebSocketProtocol)
+            and not protocol.writable.is_set()
+            and message.get("type") == "websocket.send"
+        ):
+            await protocol.writable.wait()
         await super().handle_reply(protocol, message)
 
     request_timeout: float | None = None
