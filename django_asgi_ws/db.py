@@ -14,6 +14,10 @@ from __future__ import annotations
 from asgiref.sync import SyncToAsync, ThreadSensitiveContext, sync_to_async
 from django.db import close_old_connections, connections
 
+# The dict under asgiref's WeakKeyDictionary of per-context thread executors:
+# empty while no connection has run sync code, which a dict tells fastest.
+thread_executors: dict[object, object] = SyncToAsync.context_to_thread_executor.data
+
 
 def _has_thread(context: ThreadSensitiveContext | None) -> bool:
     """Whether sync code ran for this connection, so it may own database connections.
@@ -21,12 +25,22 @@ def _has_thread(context: ThreadSensitiveContext | None) -> bool:
     Checking first keeps the common case (a view that never touched the
     database) free of any thread switch.
     """
-    return context is not None and context in SyncToAsync.context_to_thread_executor
+    # Looking a context up makes a weakref: check for emptiness first.
+    return (
+        context is not None
+        and bool(thread_executors)
+        and context in SyncToAsync.context_to_thread_executor
+    )
 
 
 def current_context() -> ThreadSensitiveContext | None:
     """The thread-sensitive context the handler opened for the current connection."""
     return SyncToAsync.thread_sensitive_context.get(None)
+
+
+def connection_has_thread() -> bool:
+    """Whether sync code ran for the current connection (cheap: no thread switch)."""
+    return _has_thread(SyncToAsync.thread_sensitive_context.get(None))
 
 
 async def aclose_old_connections() -> bool:

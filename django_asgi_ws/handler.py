@@ -15,10 +15,11 @@ from django.http import Http404
 from django.urls import set_script_prefix
 
 from django_asgi_ws import lifespan, routing
+from django_asgi_ws import origin as origin_checks
 from django_asgi_ws.asgi_types import ASGIApp, Receive, Scope, Send
 from django_asgi_ws.db import close_thread_connections
 from django_asgi_ws.limits import get_connection_limits
-from django_asgi_ws.origin import get_origin_policy, get_raw_host, is_allowed_host
+from django_asgi_ws.origin import Refusal, get_raw_host
 from django_asgi_ws.sessions import save_session_at_close, session_was_touched
 from django_asgi_ws.status import CloseCode
 from django_asgi_ws.websocket import (
@@ -227,22 +228,23 @@ def check_host_and_origin(scope: Scope) -> HTTPStatus | None:
         elif name == b"origin":
             origin = value.decode("latin-1")
     host = get_raw_host(headers, scope)
-    if not is_allowed_host(host):
+    refusal = origin_checks.check_host_and_origin(host, origin)
+    if refusal is None:
+        return None
+    if refusal is Refusal.HOST:
         security_logger.warning(
             "Invalid Host header %r for websocket %s: you may need to add it to ALLOWED_HOSTS.",
             host,
             scope.get("path"),
         )
         return HTTPStatus.BAD_REQUEST
-    if not get_origin_policy().allows(origin, host):
-        security_logger.warning(
-            "Refused websocket %s from origin %r: not an allowed origin "
-            "(see WEBSOCKET_ALLOWED_ORIGINS).",
-            scope.get("path"),
-            origin,
-        )
-        return HTTPStatus.FORBIDDEN
-    return None
+    security_logger.warning(
+        "Refused websocket %s from origin %r: not an allowed origin "
+        "(see WEBSOCKET_ALLOWED_ORIGINS).",
+        scope.get("path"),
+        origin,
+    )
+    return HTTPStatus.FORBIDDEN
 
 
 _HOST_HEADERS = frozenset({b"host", b"x-forwarded-host"})

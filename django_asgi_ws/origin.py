@@ -14,6 +14,7 @@ default:
 
 from __future__ import annotations
 
+import enum
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -144,6 +145,29 @@ def is_allowed_host(host: str) -> bool:
     return bool(domain) and validate_host(domain, allowed_hosts())
 
 
+class Refusal(enum.Enum):
+    """Why a handshake's Host or Origin is refused."""
+
+    HOST = "host"  # not in ALLOWED_HOSTS: 400
+    ORIGIN = "origin"  # not an allowed origin: 403
+
+
+@functools.lru_cache(maxsize=1024)
+def check_host_and_origin(host: str, origin: str | None) -> Refusal | None:
+    """The verdict on a handshake's Host and Origin, None if both are allowed.
+
+    Cached: a site sees few distinct pairs, and both checks would otherwise
+    cost more than everything else in a handshake. The cache is bounded, so
+    made-up Host headers cannot grow it, and is cleared when the settings
+    that decide change.
+    """
+    if not is_allowed_host(host):
+        return Refusal.HOST
+    if not get_origin_policy().allows(origin, host):
+        return Refusal.ORIGIN
+    return None
+
+
 def _clear_cache(*, setting: str, **kwargs: Any) -> None:
     if setting in {
         "ALLOWED_HOSTS",
@@ -153,6 +177,7 @@ def _clear_cache(*, setting: str, **kwargs: Any) -> None:
         "WEBSOCKET_ALLOW_MISSING_ORIGIN",
     }:
         get_origin_policy.cache_clear()
+        check_host_and_origin.cache_clear()
 
 
 setting_changed.connect(_clear_cache)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.urls import URLPattern, URLResolver, get_resolver
+from django.core.signals import setting_changed
+from django.urls import URLPattern, URLResolver, converters, get_resolver
 from django.urls import reverse as django_reverse
 from django.urls.exceptions import Resolver404
-from django.urls.resolvers import ResolverMatch
+from django.urls.resolvers import RegexPattern, ResolverMatch, RoutePattern
 
 from django_asgi_ws.conf import conf
 
@@ -25,11 +27,73 @@ def get_urlconf() -> str:
 
 
 def resolve(path_info: str, urlconf: str | None = None) -> ResolverMatch | None:
-    """The route matching *path_info* (the path below the script prefix), or None."""
+    """The route matching *path_info* (the path below the script prefix), or None.
+
+    When every route of the URLconf uses Django's built-in path converters (or
+    regular expressions), resolving is a pure function of the path, so the
+    result is cached; each caller still gets a ResolverMatch of its own.
+    """
+    urlconf = urlconf or get_urlconf()
+    if not has_pure_routes(urlconf):
+        return _resolve(urlconf, path_info)
+    match = _cached_resolve(urlconf, path_info)
+    if match is None:
+        return None
+    fresh = object.__new__(ResolverMatch)
+    fresh.__dict__.update(match.__dict__)
+    fresh.args = tuple(match.args)
+    fresh.kwargs = dict(match.kwargs)
+    return fresh
+
+
+def _resolve(urlconf: str, path_info: str) -> ResolverMatch | None:
     try:
-        return get_resolver(urlconf or get_urlconf()).resolve(path_info)
+        return get_resolver(urlconf).resolve(path_info)
     except Resolver404:
         return None
+
+
+# Bounded: paths carry what clients choose (room names, ids...).
+_cached_resolve = functools.lru_cache(maxsize=2048)(_resolve)
+
+# Converters whose to_python() depends on the matched text alone and returns an
+# immutable value. A custom converter may query the database or return a model
+# instance: a URLconf using one is resolved afresh every time.
+_PURE_CONVERTERS = (
+    converters.IntConverter,
+    converters.StringConverter,
+    converters.SlugConverter,
+    converters.UUIDConverter,
+    converters.PathConverter,
+)
+
+
+@functools.lru_cache(maxsize=16)
+def has_pure_routes(urlconf: str) -> bool:
+    """Whether resolving against *urlconf* depends on the path alone."""
+    return _patterns_are_pure(get_resolver(urlconf).url_patterns)
+
+
+def _patterns_are_pure(patterns: Sequence[URLPattern | URLResolver]) -> bool:
+    for entry in patterns:
+        pattern = entry.pattern
+        if isinstance(pattern, RoutePattern):
+            if not all(type(c) in _PURE_CONVERTERS for c in pattern.converters.values()):
+                return False
+        elif not isinstance(pattern, RegexPattern):
+            return False  # LocalePrefixPattern depends on the active language
+        if isinstance(entry, URLResolver) and not _patterns_are_pure(entry.url_patterns):
+            return False
+    return True
+
+
+def clear_cache(**kwargs: Any) -> None:
+    """Forget cached resolutions (done on every settings change, for tests)."""
+    _cached_resolve.cache_clear()
+    has_pure_routes.cache_clear()
+
+
+setting_changed.connect(clear_cache)
 
 
 def reverse(

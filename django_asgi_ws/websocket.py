@@ -8,7 +8,7 @@ import enum
 import json
 from collections.abc import AsyncIterator, Iterable, Mapping
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 from asgiref.sync import sync_to_async
 from django.core.serializers.json import DjangoJSONEncoder
@@ -16,7 +16,7 @@ from django.http import QueryDict
 from django.http.cookie import parse_cookie
 from django.utils.datastructures import CaseInsensitiveMapping
 
-from django_asgi_ws.db import aclose_old_connections
+from django_asgi_ws.db import aclose_old_connections, connection_has_thread, thread_executors
 from django_asgi_ws.limits import RateLimiter
 from django_asgi_ws.sessions import (
     build_request,
@@ -248,10 +248,20 @@ class WebSocket:
     # Sending -----------------------------------------------------------------
 
     async def send_text(self, data: str) -> None:
-        await self._send_message({"type": "websocket.send", "text": data})
+        if self.state is not WebSocketState.CONNECTED:
+            raise RuntimeError(_not_connected("send", self.state))
+        try:
+            await self._send({"type": "websocket.send", "text": data})
+        except OSError as exc:
+            raise self._lost() from exc
 
     async def send_bytes(self, data: bytes) -> None:
-        await self._send_message({"type": "websocket.send", "bytes": data})
+        if self.state is not WebSocketState.CONNECTED:
+            raise RuntimeError(_not_connected("send", self.state))
+        try:
+            await self._send({"type": "websocket.send", "bytes": data})
+        except OSError as exc:
+            raise self._lost() from exc
 
     async def send_json(self, data: Any, mode: JSONMode = "text") -> None:
         """Send *data* as JSON (dates, decimals, UUIDs and lazy strings included)."""
@@ -263,15 +273,10 @@ class WebSocket:
         else:
             raise ValueError(f'mode must be "text" or "binary", not {mode!r}.')
 
-    async def _send_message(self, message: Message) -> None:
-        if self.state is not WebSocketState.CONNECTED:
-            raise RuntimeError(_not_connected("send", self.state))
-        try:
-            await self._send(message)
-        except OSError as exc:
-            # ASGI servers raise OSError when the client has gone.
-            self._mark_disconnected(CloseCode.ABNORMAL_CLOSURE, "")
-            raise WebSocketDisconnect(CloseCode.ABNORMAL_CLOSURE) from exc
+    def _lost(self) -> WebSocketDisconnect:
+        """A send failed: ASGI servers raise OSError when the client has gone."""
+        self._mark_disconnected(CloseCode.ABNORMAL_CLOSURE, "")
+        return WebSocketDisconnect(CloseCode.ABNORMAL_CLOSURE)
 
     # Receiving ---------------------------------------------------------------
 
@@ -284,32 +289,38 @@ class WebSocket:
             if self.state is WebSocketState.DISCONNECTED:
                 raise WebSocketDisconnect(self.close_code or 1000, self.close_reason)
             raise RuntimeError(_not_connected("receive", self.state))
-        # The work for the previous message is done: like request_finished, let
-        # go of database connections before a wait that may last for hours...
-        kept_connection = await aclose_old_connections()
-        message = await self._receive()
-        if kept_connection:
-            # ...and like request_started, drop one that aged or broke meanwhile.
-            await aclose_old_connections()
-        message_type = message["type"]
-        if message_type == "websocket.receive":
-            text = message.get("text")
-            data = str(text) if text is not None else bytes(message.get("bytes") or b"")
-            if self.max_message_size is not None and _too_big(data, self.max_message_size):
+        if thread_executors and connection_has_thread():
+            # The work for the previous message is done: like request_finished, let
+            # go of database connections before a wait that may last for hours...
+            kept_connection = await aclose_old_connections()
+            message = await self._receive()
+            if kept_connection:
+                # ...and like request_started, drop one that aged or broke meanwhile.
+                await aclose_old_connections()
+        else:
+            message = await self._receive()
+        if message["type"] == "websocket.receive":
+            data = message.get("text")
+            if data is None:
+                data = bytes(message.get("bytes") or b"")
+            limit = self.max_message_size
+            if limit is not None and len(data) * 4 > limit and _too_big(data, limit):
                 raise WebSocketException(
-                    CloseCode.MESSAGE_TOO_BIG,
-                    f"Messages are limited to {self.max_message_size} bytes.",
+                    CloseCode.MESSAGE_TOO_BIG, f"Messages are limited to {limit} bytes."
                 )
             if self.rate_limiter is not None and not self.rate_limiter.allow():
                 raise WebSocketException(CloseCode.POLICY_VIOLATION, "Message rate limit exceeded.")
             return data
-        if message_type == "websocket.disconnect":
+        return self._not_a_message(message)
+
+    def _not_a_message(self, message: Message) -> NoReturn:
+        if message["type"] == "websocket.disconnect":
             code = message.get("code", CloseCode.NORMAL_CLOSURE)
             self._mark_disconnected(code, message.get("reason") or "")
             raise WebSocketDisconnect(code, self.close_reason)
         raise RuntimeError(
             'Expected ASGI message "websocket.receive" or "websocket.disconnect", '
-            f"but got {message_type!r}."
+            f"but got {message['type']!r}."
         )
 
     async def receive_text(self) -> str:
@@ -339,14 +350,24 @@ class WebSocket:
     async def iter_text(self) -> AsyncIterator[str]:
         try:
             while True:
-                yield await self.receive_text()
+                data = await self.receive()
+                if isinstance(data, bytes):
+                    raise WebSocketException(
+                        CloseCode.UNSUPPORTED_DATA, "Expected a text message, got a binary one."
+                    )
+                yield data
         except WebSocketDisconnect:
             return
 
     async def iter_bytes(self) -> AsyncIterator[bytes]:
         try:
             while True:
-                yield await self.receive_bytes()
+                data = await self.receive()
+                if isinstance(data, str):
+                    raise WebSocketException(
+                        CloseCode.UNSUPPORTED_DATA, "Expected a binary message, got a text one."
+                    )
+                yield data
         except WebSocketDisconnect:
             return
 

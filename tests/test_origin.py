@@ -224,3 +224,28 @@ async def test_policy_follows_settings_changes(client: WebSocketClient, settings
     assert not get_origin_policy().allows("https://new.example", "testserver")
     settings.WEBSOCKET_ALLOWED_ORIGINS = ["https://new.example"]
     assert get_origin_policy().allows("https://new.example", "testserver")
+
+
+async def test_verdicts_follow_settings_changes(client: WebSocketClient, settings: Any) -> None:
+    headers = {"origin": "https://new.example"}
+    with pytest.raises(WebSocketRefused) as refused:
+        await client.connect("/ws/ping/", headers=headers)
+    assert refused.value.status_code == 403
+    settings.WEBSOCKET_ALLOWED_ORIGINS = ["https://new.example"]
+    async with client.connect("/ws/ping/", headers=headers) as ws:
+        await ws.send_text("ping")
+        assert await ws.receive_text() == "pong!"
+    settings.ALLOWED_HOSTS = ["elsewhere.example"]
+    with pytest.raises(WebSocketRefused) as refused:
+        await client.connect("/ws/ping/", headers=headers)
+    assert refused.value.status_code == 400
+
+
+async def test_a_refusal_is_logged_every_time_not_only_the_first(
+    client: WebSocketClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    for _ in range(3):
+        with pytest.raises(WebSocketRefused):
+            await client.connect("/ws/ping/", headers={"origin": "https://evil.example"})
+    refusals = [r for r in caplog.records if "not an allowed origin" in r.getMessage()]
+    assert len(refusals) == 3

@@ -10,7 +10,7 @@ from django.test import override_settings
 from django.urls import NoReverseMatch
 
 from django_asgi_ws.handler import get_path_info
-from django_asgi_ws.routing import resolve, reverse
+from django_asgi_ws.routing import has_pure_routes, resolve, reverse
 from django_asgi_ws.test import WebSocketClient, WebSocketRefused
 
 
@@ -119,3 +119,42 @@ async def test_a_missing_urlconf_refuses_with_500_and_logs_why(
         await client.connect("/ws/ping/")
     assert refused.value.status_code == 500
     assert "WEBSOCKET_URLCONF must be" in caplog.text
+
+
+def test_each_resolve_returns_a_match_of_its_own() -> None:
+    first = resolve("/ws/describe/5/")
+    assert first is not None
+    first.kwargs["number"] = 6
+    first.args = ("changed",)
+    again = resolve("/ws/describe/5/")
+    assert again is not None
+    assert again.kwargs == {"number": 5}
+    assert again.args == ()
+    assert again.url_name == "describe" and again.func is first.func
+
+
+def test_urlconfs_with_built_in_converters_only_are_cached() -> None:
+    assert has_pure_routes("tests.ws_urls")
+    assert not has_pure_routes("tests.ws_urls_custom_converter")
+
+
+@override_settings(WEBSOCKET_URLCONF="tests.ws_urls_custom_converter")
+def test_a_custom_converter_is_asked_on_every_resolve(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.ws_urls_custom_converter import OpenRoomConverter
+
+    monkeypatch.setattr(OpenRoomConverter, "open_rooms", {"lobby"})
+    monkeypatch.setattr(OpenRoomConverter, "calls", 0)
+    assert resolve("/ws/open/lobby/") is not None
+    assert resolve("/ws/open/lobby/") is not None
+    assert OpenRoomConverter.calls == 2
+    OpenRoomConverter.open_rooms.discard("lobby")
+    assert resolve("/ws/open/lobby/") is None  # not a stale answer from a cache
+
+
+def test_changing_the_urlconf_setting_forgets_cached_routes() -> None:
+    assert resolve("/ws/describe/5/") is not None
+    with override_settings(WEBSOCKET_URLCONF="tests.ws_urls_custom_converter"):
+        assert resolve("/ws/describe/5/") is None
+    assert resolve("/ws/describe/5/") is not None
