@@ -1,0 +1,9 @@
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchsite.settings_ours")
+
+from django_asgi_ws.asgi import get_asgi_application
+
+application = get_asgi_application()
