@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from http import HTTPStatus
 from typing import Any
 
 from asgiref.sync import ThreadSensitiveContext, iscoroutinefunction, sync_to_async
-from django.conf import settings
 from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
 from django.http import Http404
 from django.urls import set_script_prefix
+from django.urls.resolvers import ResolverMatch
 
-from django_asgi_ws import lifespan, routing
+from django_asgi_ws import deadlines, lifespan, routing
 from django_asgi_ws import origin as origin_checks
 from django_asgi_ws.asgi_types import ASGIApp, Receive, Scope, Send
-from django_asgi_ws.db import close_thread_connections
-from django_asgi_ws.limits import get_connection_limits
+from django_asgi_ws.db import close_thread_connections, thread_executors
+from django_asgi_ws.limits import get_connection_limits, get_handshake_settings
 from django_asgi_ws.origin import Refusal, get_raw_host
 from django_asgi_ws.sessions import save_session_at_close, session_was_touched
 from django_asgi_ws.status import CloseCode
@@ -109,95 +110,41 @@ class ASGIHandler:
             try:
                 if not self._started:
                     await self.ensure_started()
-                refusal = check_host_and_origin(scope)
-                if refusal is not None:
-                    await refuse(scope, send, refusal)
-                    return
-                script_name = get_script_name(scope)
-                set_script_prefix(script_name)
-                path_info = get_path_info(scope, script_name)
-                match = routing.resolve(path_info)
-                limits = get_connection_limits()
+                route = route_websocket(scope)
             except Exception:
                 logger.exception("Cannot route websocket %s", scope.get("path"))
-                await refuse(scope, send, HTTPStatus.INTERNAL_SERVER_ERROR)
+                route = HTTPStatus.INTERNAL_SERVER_ERROR
+            if isinstance(route, HTTPStatus):
+                await refuse(scope, send, route)
                 return
-            if match is None:
-                logger.debug("No websocket route for %s", path_info)
-                await refuse(scope, send, HTTPStatus.NOT_FOUND)
-                return
-            websocket = WebSocket(
-                scope,
-                receive,
-                send,
-                resolver_match=match,
-                path_info=path_info,
-                max_message_size=limits.max_message_size,
-                rate_limiter=limits.rate_limiter(),
-            )
-            if limits.handshake_timeout is not None:
-                websocket.handshake_timer = asyncio.get_running_loop().call_later(
-                    limits.handshake_timeout, _expire_handshake, websocket, asyncio.current_task()
-                )
+            match, path_info = route
+            websocket = open_websocket(scope, receive, send, match, path_info)
+            # The view runs here rather than in a method of its own: every message
+            # resumes each coroutine between the server and the view, once per level.
             try:
-                await self.run_view(websocket, send, match.func, match.args, match.kwargs)
+                view = match.func
+                if not is_async_view(view):
+                    raise TypeError(
+                        f"The websocket view {_name(view)} is not an async function "
+                        "(system check django_asgi_ws.E004)."
+                    )
+                await view(websocket, *match.args, **match.kwargs)
+            except BaseException as exc:
+                ending = ending_for(websocket, exc)
+                if ending is None:
+                    raise
+                await self._end(websocket, send, *ending)
+            else:
+                if websocket.state is not WebSocketState.DISCONNECTED:
+                    await self._end(
+                        websocket, send, CloseCode.NORMAL_CLOSURE, "", HTTPStatus.FORBIDDEN
+                    )
             finally:
                 websocket._cancel_handshake_timer()
-                if session_was_touched(websocket._request):
+                if websocket._request is not None and session_was_touched(websocket._request):
                     await sync_to_async(save_session_at_close)(websocket.request)
-                await close_thread_connections(context)
-
-    async def run_view(
-        self, websocket: WebSocket, send: Send, view: Any, args: Any, kwargs: dict[str, Any]
-    ) -> None:
-        """Run *view* and make sure the connection ends the same way on every server."""
-        try:
-            if not iscoroutinefunction(view):
-                raise TypeError(
-                    f"The websocket view {_name(view)} is not an async function "
-                    "(system check django_asgi_ws.E004)."
-                )
-            await view(websocket, *args, **kwargs)
-        except WebSocketDisconnect:
-            # The client left (raised by receive or send), or the view raised it itself.
-            await self._end(websocket, send, CloseCode.NORMAL_CLOSURE, "", HTTPStatus.FORBIDDEN)
-        except WebSocketException as exc:
-            logger.debug("Websocket %s closed with %s: %s", websocket.path, exc.code, exc.reason)
-            await self._end(websocket, send, exc.code, exc.reason, HTTPStatus.FORBIDDEN)
-        except PermissionDenied:
-            logger.debug("Permission denied for websocket %s", websocket.path)
-            await self._end(websocket, send, CloseCode.POLICY_VIOLATION, "", HTTPStatus.FORBIDDEN)
-        except Http404:
-            logger.debug("Not found: websocket %s", websocket.path)
-            await self._end(websocket, send, CloseCode.POLICY_VIOLATION, "", HTTPStatus.NOT_FOUND)
-        except (SuspiciousOperation, BadRequest) as exc:
-            # Hostile or broken input (too many query fields, a bad Host...), as Django
-            # answers it for HTTP: 400, logged on django.security.<name>, no traceback.
-            if isinstance(exc, SuspiciousOperation):
-                logging.getLogger(f"django.security.{type(exc).__name__}").warning(
-                    "%s (websocket %s)", exc, websocket.path
-                )
-            await self._end(websocket, send, CloseCode.POLICY_VIOLATION, "", HTTPStatus.BAD_REQUEST)
-        except asyncio.CancelledError:
-            if not websocket.handshake_timed_out:
-                raise
-            _uncancel()
-            logger.warning(
-                "Websocket view for %s neither accepted nor refused the handshake within "
-                "%s s (WEBSOCKET_HANDSHAKE_TIMEOUT)",
-                websocket.path,
-                get_connection_limits().handshake_timeout,
-            )
-            await self._end(
-                websocket, send, CloseCode.TRY_AGAIN_LATER, "", HTTPStatus.SERVICE_UNAVAILABLE
-            )
-        except Exception:
-            log_view_error(websocket)
-            await self._end(
-                websocket, send, CloseCode.INTERNAL_ERROR, "", HTTPStatus.INTERNAL_SERVER_ERROR
-            )
-        else:
-            await self._end(websocket, send, CloseCode.NORMAL_CLOSURE, "", HTTPStatus.FORBIDDEN)
+                if thread_executors:  # else no sync code ran: no connection to close
+                    await close_thread_connections(context)
 
     async def _end(
         self, websocket: WebSocket, send: Send, code: int, reason: str, refusal: HTTPStatus
@@ -210,7 +157,111 @@ class ASGIHandler:
             await websocket.close(code, reason)
 
 
-def check_host_and_origin(scope: Scope) -> HTTPStatus | None:
+Ending = tuple[int, str, HTTPStatus]  # close code and reason, or the refusal's status
+
+
+def ending_for(websocket: WebSocket, exc: BaseException) -> Ending | None:
+    """How a view that raised *exc* ends its connection, the same way on every server.
+
+    None: the exception is not the view's to answer (a cancellation, an exit), and
+    goes on up.
+    """
+    if isinstance(exc, WebSocketDisconnect):
+        # The client left (raised by receive or send), or the view raised it itself.
+        return CloseCode.NORMAL_CLOSURE, "", HTTPStatus.FORBIDDEN
+    if isinstance(exc, WebSocketException):
+        logger.debug("Websocket %s closed with %s: %s", websocket.path, exc.code, exc.reason)
+        return exc.code, exc.reason, HTTPStatus.FORBIDDEN
+    if isinstance(exc, PermissionDenied):
+        logger.debug("Permission denied for websocket %s", websocket.path)
+        return CloseCode.POLICY_VIOLATION, "", HTTPStatus.FORBIDDEN
+    if isinstance(exc, Http404):
+        logger.debug("Not found: websocket %s", websocket.path)
+        return CloseCode.POLICY_VIOLATION, "", HTTPStatus.NOT_FOUND
+    if isinstance(exc, (SuspiciousOperation, BadRequest)):
+        # Hostile or broken input (too many query fields, a bad Host...), as Django
+        # answers it for HTTP: 400, logged on django.security.<name>, no traceback.
+        if isinstance(exc, SuspiciousOperation):
+            logging.getLogger(f"django.security.{type(exc).__name__}").warning(
+                "%s (websocket %s)", exc, websocket.path
+            )
+        return CloseCode.POLICY_VIOLATION, "", HTTPStatus.BAD_REQUEST
+    if isinstance(exc, asyncio.CancelledError):
+        if not websocket.handshake_timed_out:
+            return None
+        _uncancel()
+        logger.warning(
+            "Websocket view for %s neither accepted nor refused the handshake within "
+            "%s s (WEBSOCKET_HANDSHAKE_TIMEOUT)",
+            websocket.path,
+            get_connection_limits().handshake_timeout,
+        )
+        return CloseCode.TRY_AGAIN_LATER, "", HTTPStatus.SERVICE_UNAVAILABLE
+    if isinstance(exc, Exception):
+        log_view_error(websocket)
+        return CloseCode.INTERNAL_ERROR, "", HTTPStatus.INTERNAL_SERVER_ERROR
+    return None
+
+
+@functools.lru_cache(maxsize=512)
+def _is_async_function(view: Any) -> bool:
+    return iscoroutinefunction(view)
+
+
+def is_async_view(view: Any) -> bool:
+    """Whether *view* is an async function, remembered per view (views live as long as
+    their URLconf)."""
+    try:
+        return _is_async_function(view)
+    except TypeError:  # an unhashable callable
+        return iscoroutinefunction(view)
+
+
+def route_websocket(scope: Scope) -> HTTPStatus | tuple[ResolverMatch, str]:
+    """The view for a handshake and its path below the script prefix, or why it is refused."""
+    config = get_handshake_settings()
+    refusal = check_host_and_origin(scope, config.use_x_forwarded_host)
+    if refusal is not None:
+        return refusal
+    script_name = config.force_script_name or scope.get("root_path") or ""
+    if script_name:
+        # Without one, the prefix every context starts with, "/", is already right:
+        # reading asgiref's per-context storage to check would cost more than the rest.
+        set_script_prefix(script_name)
+    path_info = get_path_info(scope, script_name)
+    match = routing.resolve(path_info)
+    if match is None:
+        logger.debug("No websocket route for %s", path_info)
+        return HTTPStatus.NOT_FOUND
+    return match, path_info
+
+
+def open_websocket(
+    scope: Scope, receive: Receive, send: Send, match: ResolverMatch, path_info: str
+) -> WebSocket:
+    """The view's WebSocket, with the limits of the settings and the handshake timer started."""
+    limits = get_handshake_settings().limits
+    websocket = WebSocket(
+        scope,
+        receive,
+        send,
+        resolver_match=match,
+        path_info=path_info,
+        max_message_size=limits.max_message_size,
+        rate_limiter=limits.rate_limiter(),
+    )
+    if limits.handshake_timeout is not None:
+        websocket.handshake_task = asyncio.current_task()
+        websocket.handshake_timer = deadlines.for_loop(
+            asyncio.get_running_loop(), limits.handshake_timeout, _expire_handshake
+        )
+        websocket.handshake_timer.add(websocket)
+    return websocket
+
+
+def check_host_and_origin(
+    scope: Scope, use_x_forwarded_host: bool | None = None
+) -> HTTPStatus | None:
     """Refuse a Host that ALLOWED_HOSTS does not allow (400) or a foreign Origin (403)."""
     origin: str | None = None
     headers: dict[bytes, bytes] = {}
@@ -227,7 +278,7 @@ def check_host_and_origin(scope: Scope) -> HTTPStatus | None:
             headers[name] = value
         elif name == b"origin":
             origin = value.decode("latin-1")
-    host = get_raw_host(headers, scope)
+    host = get_raw_host(headers, scope, use_x_forwarded_host)
     refusal = origin_checks.check_host_and_origin(host, origin)
     if refusal is None:
         return None
@@ -250,8 +301,9 @@ def check_host_and_origin(scope: Scope) -> HTTPStatus | None:
 _HOST_HEADERS = frozenset({b"host", b"x-forwarded-host"})
 
 
-def _expire_handshake(websocket: WebSocket, task: asyncio.Task[Any] | None) -> None:
+def _expire_handshake(websocket: Any) -> None:
     """WEBSOCKET_HANDSHAKE_TIMEOUT ran out: stop the view, whose handshake is then refused."""
+    task = websocket.handshake_task
     if websocket.state is WebSocketState.CONNECTING and task is not None:
         websocket.handshake_timed_out = True
         task.cancel()
@@ -274,7 +326,7 @@ def log_view_error(websocket: WebSocket) -> None:
 
 def get_script_name(scope: Scope) -> str:
     """The script prefix, as Django's own ASGI handler computes it."""
-    return str(settings.FORCE_SCRIPT_NAME or scope.get("root_path", "") or "")
+    return get_handshake_settings().force_script_name or str(scope.get("root_path") or "")
 
 
 def get_path_info(scope: Scope, script_name: str) -> str:

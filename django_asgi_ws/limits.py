@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.core.signals import setting_changed
 
 from django_asgi_ws.conf import conf
@@ -70,6 +71,28 @@ class ConnectionLimits:
         return RateLimiter(*self.rate) if self.rate is not None else None
 
 
+@dataclass(frozen=True)
+class HandshakeSettings:
+    """What every handshake reads from settings, read once per settings change.
+
+    Reading a Django setting goes through LazySettings' Python-level attribute
+    lookup: a handshake would otherwise pay it half a dozen times.
+    """
+
+    force_script_name: str
+    use_x_forwarded_host: bool
+    limits: ConnectionLimits
+
+
+@functools.lru_cache(maxsize=1)
+def get_handshake_settings() -> HandshakeSettings:
+    return HandshakeSettings(
+        force_script_name=str(settings.FORCE_SCRIPT_NAME or ""),
+        use_x_forwarded_host=bool(settings.USE_X_FORWARDED_HOST),
+        limits=get_connection_limits(),
+    )
+
+
 @functools.lru_cache(maxsize=1)
 def get_connection_limits() -> ConnectionLimits:
     """The limits from settings (cached; cleared when a test changes them).
@@ -86,6 +109,7 @@ def get_connection_limits() -> ConnectionLimits:
 
 
 def _clear_cache(*, setting: str, **kwargs: Any) -> None:
+    get_handshake_settings.cache_clear()
     if setting in {
         "WEBSOCKET_MAX_MESSAGE_SIZE",
         "WEBSOCKET_HANDSHAKE_TIMEOUT",

@@ -125,10 +125,14 @@ def allowed_hosts() -> list[str]:
     return hosts
 
 
-def get_raw_host(headers: dict[bytes, bytes], scope: Scope) -> str:
+def get_raw_host(
+    headers: dict[bytes, bytes], scope: Scope, use_x_forwarded_host: bool | None = None
+) -> str:
     """The host the client asked for, found as ``HttpRequest.get_host()`` finds it."""
     host = None
-    if settings.USE_X_FORWARDED_HOST:
+    if use_x_forwarded_host is None:
+        use_x_forwarded_host = settings.USE_X_FORWARDED_HOST
+    if use_x_forwarded_host:
         host = headers.get(b"x-forwarded-host")
     if host is None:
         host = headers.get(b"host")

@@ -16,7 +16,9 @@ from django.urls.resolvers import RegexPattern, ResolverMatch, RoutePattern
 from django_asgi_ws.conf import conf
 
 
+@functools.lru_cache(maxsize=1)
 def get_urlconf() -> str:
+    """WEBSOCKET_URLCONF, checked (cached; cleared on every settings change)."""
     urlconf = conf.WEBSOCKET_URLCONF
     if not urlconf or not isinstance(urlconf, str):
         raise ImproperlyConfigured(
@@ -34,9 +36,15 @@ def resolve(path_info: str, urlconf: str | None = None) -> ResolverMatch | None:
     result is cached; each caller still gets a ResolverMatch of its own.
     """
     urlconf = urlconf or get_urlconf()
-    if not has_pure_routes(urlconf):
-        return _resolve(urlconf, path_info)
-    match = _cached_resolve(urlconf, path_info)
+    key = (urlconf, path_info)
+    match = _resolved.get(key, _MISSING)
+    if match is _MISSING:
+        match = _resolve(urlconf, path_info)
+        if not has_pure_routes(urlconf):
+            return match
+        if len(_resolved) >= MAX_CACHED_PATHS:
+            _resolved.clear()  # paths carry what clients choose: stay bounded
+        _resolved[key] = match
     if match is None:
         return None
     fresh = object.__new__(ResolverMatch)
@@ -53,8 +61,9 @@ def _resolve(urlconf: str, path_info: str) -> ResolverMatch | None:
         return None
 
 
-# Bounded: paths carry what clients choose (room names, ids...).
-_cached_resolve = functools.lru_cache(maxsize=2048)(_resolve)
+MAX_CACHED_PATHS = 2048
+_resolved: dict[tuple[str, str], Any] = {}
+_MISSING = object()
 
 # Converters whose to_python() depends on the matched text alone and returns an
 # immutable value. A custom converter may query the database or return a model
@@ -89,8 +98,9 @@ def _patterns_are_pure(patterns: Sequence[URLPattern | URLResolver]) -> bool:
 
 def clear_cache(**kwargs: Any) -> None:
     """Forget cached resolutions (done on every settings change, for tests)."""
-    _cached_resolve.cache_clear()
+    _resolved.clear()
     has_pure_routes.cache_clear()
+    get_urlconf.cache_clear()
 
 
 setting_changed.connect(clear_cache)

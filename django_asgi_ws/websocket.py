@@ -8,7 +8,7 @@ import enum
 import json
 from collections.abc import AsyncIterator, Iterable, Mapping
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Literal, NoReturn
+from typing import TYPE_CHECKING, Any, Literal
 
 from asgiref.sync import sync_to_async
 from django.core.serializers.json import DjangoJSONEncoder
@@ -32,7 +32,8 @@ if TYPE_CHECKING:
     from django.http import HttpRequest
     from django.urls import ResolverMatch
 
-    from django_asgi_ws.asgi_types import Message, Receive, Scope, Send
+    from django_asgi_ws.asgi_types import Receive, Scope, Send
+    from django_asgi_ws.deadlines import Deadlines
 
 JSONMode = Literal["text", "binary"]
 
@@ -94,6 +95,28 @@ class WebSocket:
     message arrived and the path resolved.
     """
 
+    # Slots keep an idle connection small; __dict__ stays for the cached
+    # properties and for what views attach to the connection themselves.
+    __slots__ = (
+        "__dict__",
+        "_receive",
+        "_request",
+        "_send",
+        "accepted",
+        "accepted_subprotocol",
+        "close_code",
+        "close_reason",
+        "handshake_task",
+        "handshake_timed_out",
+        "handshake_timer",
+        "max_message_size",
+        "path_info",
+        "rate_limiter",
+        "resolver_match",
+        "scope",
+        "state",
+    )
+
     def __init__(
         self,
         scope: Scope,
@@ -119,7 +142,8 @@ class WebSocket:
         self.rate_limiter = rate_limiter
         self._request: HttpRequest | None = None
         # Set by the handler: refuses the handshake if the view takes too long.
-        self.handshake_timer: asyncio.TimerHandle | None = None
+        self.handshake_timer: Deadlines[Any] | None = None
+        self.handshake_task: asyncio.Task[Any] | None = None
         self.handshake_timed_out = False
 
     # Request-like attributes -------------------------------------------------
@@ -221,7 +245,7 @@ class WebSocket:
         self._cancel_handshake_timer()
         message: dict[str, Any] = {"type": "websocket.accept", "subprotocol": subprotocol}
         encoded = _encode_headers(headers) if headers else []
-        if session_was_touched(self._request):
+        if self._request is not None and session_was_touched(self._request):
             assert self._request is not None
             encoded += await sync_to_async(save_session_for_handshake)(self._request)
         if encoded:
@@ -285,9 +309,20 @@ class WebSocket:
 
         Raises WebSocketDisconnect once the connection is over.
         """
+        data = await self._receive_or_end()
+        if data is None:
+            raise WebSocketDisconnect(self.close_code or 1000, self.close_reason)
+        return data
+
+    async def _receive_or_end(self) -> str | bytes | None:
+        """The next message, or None once the connection is over.
+
+        The iterators use it directly: every connection ends, and raising
+        WebSocketDisconnect only to catch it costs more than the rest of a close.
+        """
         if self.state is not WebSocketState.CONNECTED:
             if self.state is WebSocketState.DISCONNECTED:
-                raise WebSocketDisconnect(self.close_code or 1000, self.close_reason)
+                return None
             raise RuntimeError(_not_connected("receive", self.state))
         if thread_executors and connection_has_thread():
             # The work for the previous message is done: like request_finished, let
@@ -311,13 +346,11 @@ class WebSocket:
             if self.rate_limiter is not None and not self.rate_limiter.allow():
                 raise WebSocketException(CloseCode.POLICY_VIOLATION, "Message rate limit exceeded.")
             return data
-        return self._not_a_message(message)
-
-    def _not_a_message(self, message: Message) -> NoReturn:
         if message["type"] == "websocket.disconnect":
-            code = message.get("code", CloseCode.NORMAL_CLOSURE)
-            self._mark_disconnected(code, message.get("reason") or "")
-            raise WebSocketDisconnect(code, self.close_reason)
+            self._mark_disconnected(
+                message.get("code", CloseCode.NORMAL_CLOSURE), message.get("reason") or ""
+            )
+            return None
         raise RuntimeError(
             'Expected ASGI message "websocket.receive" or "websocket.disconnect", '
             f"but got {message['type']!r}."
@@ -348,28 +381,20 @@ class WebSocket:
         raise ValueError(f'mode must be "text" or "binary", not {mode!r}.')
 
     async def iter_text(self) -> AsyncIterator[str]:
-        try:
-            while True:
-                data = await self.receive()
-                if isinstance(data, bytes):
-                    raise WebSocketException(
-                        CloseCode.UNSUPPORTED_DATA, "Expected a text message, got a binary one."
-                    )
-                yield data
-        except WebSocketDisconnect:
-            return
+        while (data := await self._receive_or_end()) is not None:
+            if isinstance(data, bytes):
+                raise WebSocketException(
+                    CloseCode.UNSUPPORTED_DATA, "Expected a text message, got a binary one."
+                )
+            yield data
 
     async def iter_bytes(self) -> AsyncIterator[bytes]:
-        try:
-            while True:
-                data = await self.receive()
-                if isinstance(data, str):
-                    raise WebSocketException(
-                        CloseCode.UNSUPPORTED_DATA, "Expected a binary message, got a text one."
-                    )
-                yield data
-        except WebSocketDisconnect:
-            return
+        while (data := await self._receive_or_end()) is not None:
+            if isinstance(data, str):
+                raise WebSocketException(
+                    CloseCode.UNSUPPORTED_DATA, "Expected a binary message, got a text one."
+                )
+            yield data
 
     async def iter_json(self, mode: JSONMode = "text") -> AsyncIterator[Any]:
         try:
@@ -380,8 +405,9 @@ class WebSocket:
 
     def _cancel_handshake_timer(self) -> None:
         if self.handshake_timer is not None:
-            self.handshake_timer.cancel()
+            self.handshake_timer.discard(self)
             self.handshake_timer = None
+            self.handshake_task = None
 
     def _mark_disconnected(self, code: int, reason: str) -> None:
         self.state = WebSocketState.DISCONNECTED

@@ -85,14 +85,25 @@ async def test_a_subscriber_receives_what_is_published_to_its_group(
         assert await receive(subscription) == {"text": "hello"}
 
 
-async def test_each_subscription_gets_its_own_copy_of_a_message(
+async def test_subscriptions_in_one_process_share_one_decoded_message(
     backend: Backend, group: str
 ) -> None:
+    """Decoded once per process, not once per subscriber: treat it as read-only."""
     async with backend.subscribe(group) as first, backend.subscribe(group) as second:
         await backend.publish(group, {"items": [1, 2]})
-        mine = await receive(first)
-        mine["items"].append(3)
-        assert await receive(second) == {"items": [1, 2]}
+        mine, theirs = await receive(first), await receive(second)
+        assert mine == {"items": [1, 2]}
+        assert theirs is mine
+
+
+async def test_the_publisher_may_change_its_message_once_published(
+    backend: Backend, group: str
+) -> None:
+    async with backend.subscribe(group) as subscription:
+        message = {"items": [1, 2]}
+        await backend.publish(group, message)
+        message["items"].append(3)
+        assert await receive(subscription) == {"items": [1, 2]}
 
 
 async def test_backends_with_different_prefixes_do_not_hear_each_other(

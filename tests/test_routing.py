@@ -158,3 +158,15 @@ def test_changing_the_urlconf_setting_forgets_cached_routes() -> None:
     with override_settings(WEBSOCKET_URLCONF="tests.ws_urls_custom_converter"):
         assert resolve("/ws/describe/5/") is None
     assert resolve("/ws/describe/5/") is not None
+
+
+def test_the_route_cache_stays_bounded_whatever_paths_clients_choose(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from django_asgi_ws import routing
+
+    monkeypatch.setattr(routing, "MAX_CACHED_PATHS", 3)
+    for number in range(10):
+        assert resolve(f"/ws/describe/{number}/") is not None
+        assert resolve(f"/ws/unknown-{number}/") is None
+    assert len(routing._resolved) <= 3

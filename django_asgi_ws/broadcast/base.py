@@ -22,7 +22,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
-from django_asgi_ws.broadcast.encoding import encode, unpack
+from django_asgi_ws.broadcast.encoding import encode, parse, unpack
 from django_asgi_ws.broadcast.options import (
     DEFAULT_OVERFLOW,
     DEFAULT_PREFIX,
@@ -290,10 +290,12 @@ class Backend:
         if not members:
             return
         try:
-            payload = unpack(frame)
+            data = parse(unpack(frame))
         except ValueError as exc:
             logger.warning("Skipped a malformed message in group %r: %s", group, exc)
             return
-        delivery = (group, payload)  # one tuple shared by every queue
+        # Decoded once, and the same objects handed to every subscription: a
+        # copy each would cost more than the whole rest of the fan-out.
+        delivery = (group, data)
         for subscription in list(members):
             subscription._put(delivery)

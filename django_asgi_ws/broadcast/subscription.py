@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from django_asgi_ws.broadcast.encoding import parse
 from django_asgi_ws.broadcast.options import OverflowPolicy, validate_group
 from django_asgi_ws.status import CloseCode
 from django_asgi_ws.websocket import WebSocketException
@@ -21,7 +20,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("django_asgi_ws.broadcast")
 
-Delivery = tuple[str, str | bytes]  # (group, JSON text or bytes: see encoding.unpack)
+Delivery = tuple[str, Any]  # (group, the decoded message, shared by every subscription)
 
 
 @dataclass(frozen=True)
@@ -213,15 +212,10 @@ class Subscription:
         while True:
             if self._too_slow:
                 raise SubscriberTooSlow(self.queue_size)
-            queue = self._queue
-            while queue:
+            if self._queue:
                 # Taken off the queue only here, after the wait: cancelling a
                 # waiting get() therefore never loses a message.
-                group, payload = queue.popleft()
-                try:
-                    return group, parse(payload)  # each reader gets its own objects
-                except ValueError as exc:
-                    logger.warning("Skipped a malformed message in group %r: %s", group, exc)
+                return self._queue.popleft()
             if self._closed:
                 return None
             waiter = self._waiter = asyncio.get_running_loop().create_future()
