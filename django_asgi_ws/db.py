@@ -16,7 +16,7 @@ from django.db import close_old_connections, connections
 
 # The dict under asgiref's WeakKeyDictionary of per-context thread executors:
 # empty while no connection has run sync code, which a dict tells fastest.
-thread_executors: dict[object, object] = SyncToAsync.context_to_thread_executor.data
+thread_executors: dict[object, object] = SyncToAsync.context_to_thread_executor.data  # type: ignore[attr-defined]
 
 
 def _has_thread(context: ThreadSensitiveContext | None) -> bool:
