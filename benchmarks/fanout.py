@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import multiprocessing
 import os
 import socket
@@ -258,6 +259,26 @@ def table(rounds: list[dict[str, dict[str, Any]]], targets: list[Target]) -> lis
     return lines
 
 
+def summarize(rounds: list[dict[str, dict[str, Any]]], targets: list[Target]) -> dict[str, Any]:
+    """Per target: the medians and the median ratios of the table, for other programs."""
+    summary: dict[str, Any] = {}
+    for target in targets:
+        results = [results[target.key] for results in rounds if target.key in results]
+        if not results:
+            continue
+        summary[target.key] = {
+            "label": target.label,
+            "rate": statistics.median(result["rate"] for result in results),
+            "p50_ms": statistics.median(result["p50"] for result in results) * 1000,
+            "p99_ms": statistics.median(result["p99"] for result in results) * 1000,
+            "vs_bare": median_ratio(rounds, target.key, BARE),
+            "vs_channels_memory": median_ratio(rounds, target.key, CHANNELS_MEMORY),
+            "vs_channels_redis": median_ratio(rounds, target.key, CHANNELS_REDIS),
+            "lossy": any(result["lossy"] for result in results),
+        }
+    return summary
+
+
 # Command line -----------------------------------------------------------------------------
 
 
@@ -278,6 +299,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--smoke", action="store_true", help="every target, tiny sizes")
     parser.add_argument("--targets", nargs="*", choices=list(BY_KEY), default=list(BY_KEY))
     parser.add_argument("--markdown", metavar="FILE", help="also write the table to FILE")
+    parser.add_argument("--json", metavar="FILE", help="also write the medians and ratios to FILE")
     parser.add_argument("--uvloop", action="store_true", help="run every process on uvloop")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--postgres-dsn", default="postgresql://postgres@127.0.0.1:5432/test")
@@ -390,6 +412,10 @@ def main() -> None:
     if args.markdown:
         with open(args.markdown, "w", encoding="utf-8") as out:
             out.write("\n".join(lines) + "\n")
+    if args.json:
+        document = {"header": header, "summary": summarize(rounds, targets)}
+        with open(args.json, "w", encoding="utf-8") as out:
+            json.dump(document, out, indent=1)
     if failures:
         sys.exit(1)
 
