@@ -17,7 +17,7 @@ version = release
 extensions: list[str] = []
 
 root_doc = "index"
-exclude_patterns = ["_build"]
+exclude_patterns = ["_build", "benchmarks"]
 highlight_language = "python"
 
 html_theme = "furo"
