@@ -31,6 +31,7 @@ pytestmark = pytest.mark.e2e
 
 MESSAGES = 400
 MESSAGE_SIZE = 50_000  # 20 MB in all: far more than any socket buffer
+ABORTED = -1  # the server reset the connection: its close frame was never read
 
 
 class StalledClient:
@@ -55,11 +56,15 @@ class StalledClient:
 
     def read_until_closed_or(self, last: int, timeout: float = 30) -> tuple[list[int], int | None]:
         """Read until the server closes, or message number *last* arrives: the message
-        numbers, and the close code (None if the server did not close)."""
+        numbers, and the close code (None if the server did not close; ABORTED if it
+        gave up waiting for the client to read its close frame and reset the connection)."""
         numbers: list[int] = []
         self.sock.settimeout(timeout)
         while True:
-            data = self.sock.recv(1 << 20)
+            try:
+                data = self.sock.recv(1 << 20)
+            except ConnectionResetError:
+                return numbers, ABORTED
             self.protocol.receive_data(data) if data else self.protocol.receive_eof()
             for frame in self.protocol.events_received():
                 if frame.opcode.name == "TEXT":
@@ -121,12 +126,16 @@ def test_a_client_that_stops_reading_never_grows_the_server_without_bound(
     # 20 MB went to a client that read nothing; the server grew by about 1 MiB
     # (plain daphne, which buffers whatever is sent, grows by 17.5 MiB).
     assert grown_mib < 6, f"the server grew by {grown_mib:.1f} MiB"
-    assert 0 < len(numbers) < MESSAGES
     assert numbers == sorted(numbers)  # what arrives, arrives in order
     if overflow == "close":
-        assert code == 1013
+        # The 1013 close frame waits behind the full buffer. If the flood took longer
+        # than the close timeout, the server has given up on the client and reset the
+        # connection (the unread data is then lost): closed either way.
+        assert code in (1013, ABORTED)
+        assert len(numbers) < MESSAGES
         assert "too slow" in live.log()
     else:
+        assert 0 < len(numbers) < MESSAGES
         assert code is None  # still open
         assert numbers[-1] == MESSAGES - 1  # the newest are kept, the oldest dropped
         assert "Dropped" in live.log()
