@@ -149,10 +149,6 @@ class Server:
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws/echo/"
 
-    @property
-    def origin(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
     def rss_kib(self) -> int:
         with open(f"/proc/{self.process.pid}/status") as status:
             for line in status:
@@ -333,6 +329,18 @@ def flatten(rounds: list[dict[str, Any]], args: argparse.Namespace) -> list[dict
     return flat
 
 
+def median_ratio(flat: list[dict[str, Any]], key: str, reference: str, figure: str) -> float | None:
+    """The median of *key*'s ratios to *reference* on *figure*, each within one round."""
+    ratios = [
+        r[key][figure]["value"] / r[reference][figure]["value"]
+        for r in flat
+        if figure in r.get(key, {})
+        and figure in r.get(reference, {})
+        and r[reference][figure]["value"] > 0
+    ]
+    return statistics.median(ratios) if ratios else None
+
+
 def summarize(rounds: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
     """Per target and figure: the median, the median of its per-round ratios to bare
     ASGI on the same server, the median server CPU time per operation, the errors."""
@@ -345,17 +353,10 @@ def summarize(rounds: list[dict[str, Any]], args: argparse.Namespace) -> dict[st
             mine = [r[target.key][name] for r in flat if name in r.get(target.key, {})]
             if not mine:
                 continue
-            ratios = [
-                r[target.key][name]["value"] / r[bare][name]["value"]
-                for r in flat
-                if name in r.get(target.key, {})
-                and name in r.get(bare, {})
-                and r[bare][name]["value"] > 0
-            ]
             cpu = [m["cpu_us"] for m in mine if m["cpu_us"]]
             figures[name] = {
                 "median": statistics.median(m["value"] for m in mine),
-                "vs_bare": statistics.median(ratios) if ratios else None,
+                "vs_bare": median_ratio(flat, target.key, bare, name),
                 "cpu_us": statistics.median(cpu) if cpu else None,
                 "errors": sum(m["errors"] for m in mine),
                 "rounds": len(mine),

@@ -94,17 +94,7 @@ def promises(memory_counts: list[int]) -> list[Promise]:
 def serving_ratio(document: dict[str, Any], promise: Promise) -> float | None:
     """The median of the per-round ratios of two serving targets, for one figure."""
     flat = serving.flatten(document["rounds"], argparse.Namespace(**document["args"]))
-    ratios = sorted(
-        r[promise.target][promise.figure]["value"] / r[promise.reference][promise.figure]["value"]
-        for r in flat
-        if promise.figure in r.get(promise.target, {})
-        and promise.figure in r.get(promise.reference, {})
-        and r[promise.reference][promise.figure]["value"] > 0
-    )
-    if not ratios:
-        return None
-    middle = len(ratios) // 2
-    return ratios[middle] if len(ratios) % 2 else (ratios[middle - 1] + ratios[middle]) / 2
+    return serving.median_ratio(flat, promise.target, promise.reference, promise.figure)
 
 
 def fanout_ratio(document: dict[str, Any], promise: Promise) -> float | None:

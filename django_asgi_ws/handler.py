@@ -16,11 +16,10 @@ from django.urls import set_script_prefix
 from django.urls.resolvers import ResolverMatch
 
 from django_asgi_ws import deadlines, lifespan, routing
-from django_asgi_ws import origin as origin_checks
 from django_asgi_ws.asgi_types import ASGIApp, Receive, Scope, Send
 from django_asgi_ws.db import close_thread_connections, thread_executors
 from django_asgi_ws.limits import get_connection_limits, get_handshake_settings
-from django_asgi_ws.origin import Refusal, get_raw_host
+from django_asgi_ws.origin import Refusal, get_raw_host, refusal_for
 from django_asgi_ws.sessions import save_session_at_close, session_was_touched
 from django_asgi_ws.status import CloseCode
 from django_asgi_ws.websocket import (
@@ -223,7 +222,7 @@ def route_websocket(scope: Scope) -> HTTPStatus | tuple[ResolverMatch, str]:
     refusal = check_host_and_origin(scope, config.use_x_forwarded_host)
     if refusal is not None:
         return refusal
-    script_name = config.force_script_name or scope.get("root_path") or ""
+    script_name = get_script_name(scope, config.force_script_name)
     if script_name:
         # Without one, the prefix every context starts with, "/", is already right:
         # reading asgiref's per-context storage to check would cost more than the rest.
@@ -259,9 +258,7 @@ def open_websocket(
     return websocket
 
 
-def check_host_and_origin(
-    scope: Scope, use_x_forwarded_host: bool | None = None
-) -> HTTPStatus | None:
+def check_host_and_origin(scope: Scope, use_x_forwarded_host: bool) -> HTTPStatus | None:
     """Refuse a Host that ALLOWED_HOSTS does not allow (400) or a foreign Origin (403)."""
     origin: str | None = None
     headers: dict[bytes, bytes] = {}
@@ -279,7 +276,7 @@ def check_host_and_origin(
         elif name == b"origin":
             origin = value.decode("latin-1")
     host = get_raw_host(headers, scope, use_x_forwarded_host)
-    refusal = origin_checks.check_host_and_origin(host, origin)
+    refusal = refusal_for(host, origin)
     if refusal is None:
         return None
     if refusal is Refusal.HOST:
@@ -324,9 +321,11 @@ def log_view_error(websocket: WebSocket) -> None:
     logger.exception("Internal error in websocket view for %s", websocket.path, extra=extra)
 
 
-def get_script_name(scope: Scope) -> str:
+def get_script_name(scope: Scope, force_script_name: str | None = None) -> str:
     """The script prefix, as Django's own ASGI handler computes it."""
-    return get_handshake_settings().force_script_name or str(scope.get("root_path") or "")
+    if force_script_name is None:
+        force_script_name = get_handshake_settings().force_script_name
+    return force_script_name or str(scope.get("root_path") or "")
 
 
 def get_path_info(scope: Scope, script_name: str) -> str:

@@ -125,13 +125,9 @@ def allowed_hosts() -> list[str]:
     return hosts
 
 
-def get_raw_host(
-    headers: dict[bytes, bytes], scope: Scope, use_x_forwarded_host: bool | None = None
-) -> str:
+def get_raw_host(headers: dict[bytes, bytes], scope: Scope, use_x_forwarded_host: bool) -> str:
     """The host the client asked for, found as ``HttpRequest.get_host()`` finds it."""
     host = None
-    if use_x_forwarded_host is None:
-        use_x_forwarded_host = settings.USE_X_FORWARDED_HOST
     if use_x_forwarded_host:
         host = headers.get(b"x-forwarded-host")
     if host is None:
@@ -157,7 +153,7 @@ class Refusal(enum.Enum):
 
 
 @functools.lru_cache(maxsize=1024)
-def check_host_and_origin(host: str, origin: str | None) -> Refusal | None:
+def refusal_for(host: str, origin: str | None) -> Refusal | None:
     """The verdict on a handshake's Host and Origin, None if both are allowed.
 
     Cached: a site sees few distinct pairs, and both checks would otherwise
@@ -181,7 +177,7 @@ def _clear_cache(*, setting: str, **kwargs: Any) -> None:
         "WEBSOCKET_ALLOW_MISSING_ORIGIN",
     }:
         get_origin_policy.cache_clear()
-        check_host_and_origin.cache_clear()
+        refusal_for.cache_clear()
 
 
 setting_changed.connect(_clear_cache)

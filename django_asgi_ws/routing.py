@@ -48,8 +48,7 @@ def resolve(path_info: str, urlconf: str | None = None) -> ResolverMatch | None:
     if match is None:
         return None
     fresh = object.__new__(ResolverMatch)
-    fresh.__dict__.update(match.__dict__)
-    fresh.args = tuple(match.args)
+    fresh.__dict__.update(match.__dict__)  # args is a tuple, shared safely
     fresh.kwargs = dict(match.kwargs)
     return fresh
 

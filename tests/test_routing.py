@@ -153,7 +153,7 @@ def test_a_custom_converter_is_asked_on_every_resolve(
     assert resolve("/ws/open/lobby/") is None  # not a stale answer from a cache
 
 
-def test_changing_the_urlconf_setting_forgets_cached_routes() -> None:
+def test_routes_are_cached_per_urlconf() -> None:
     assert resolve("/ws/describe/5/") is not None
     with override_settings(WEBSOCKET_URLCONF="tests.ws_urls_custom_converter"):
         assert resolve("/ws/describe/5/") is None
