@@ -11,6 +11,9 @@ connections) per message instead, in the thread that owns the connections.
 
 from __future__ import annotations
 
+import contextvars
+from typing import Any
+
 from asgiref.sync import SyncToAsync, ThreadSensitiveContext, sync_to_async
 from django.db import close_old_connections, connections
 
@@ -31,6 +34,33 @@ def _has_thread(context: ThreadSensitiveContext | None) -> bool:
         and bool(thread_executors)
         and context in SyncToAsync.context_to_thread_executor
     )
+
+
+def open_thread_context() -> tuple[ThreadSensitiveContext, contextvars.Token[Any] | None]:
+    """Enter a connection's thread-sensitive context, as ``async with
+    ThreadSensitiveContext()`` does, without its two coroutines and the
+    LookupError it raises on entry: one of each per handshake adds up.
+
+    The connection's sync code (``sync_to_async``) then runs in a thread of its
+    own. Inside a context opened by a caller, that one stays in charge and the
+    token is None.
+    """
+    context = ThreadSensitiveContext()
+    if SyncToAsync.thread_sensitive_context.get(None) is not None:
+        return context, None
+    return context, SyncToAsync.thread_sensitive_context.set(context)
+
+
+def close_thread_context(
+    context: ThreadSensitiveContext, token: contextvars.Token[Any] | None
+) -> None:
+    """Leave what ``open_thread_context`` entered, ending the context's thread if it has one."""
+    if thread_executors:
+        executor = SyncToAsync.context_to_thread_executor.pop(context, None)
+        if executor is not None:
+            executor.shutdown()
+    if token is not None:
+        SyncToAsync.thread_sensitive_context.reset(token)
 
 
 def current_context() -> ThreadSensitiveContext | None:

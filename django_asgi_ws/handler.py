@@ -6,10 +6,11 @@ import asyncio
 import contextlib
 import functools
 import logging
+from collections.abc import Iterable
 from http import HTTPStatus
 from typing import Any
 
-from asgiref.sync import ThreadSensitiveContext, iscoroutinefunction, sync_to_async
+from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
 from django.http import Http404
 from django.urls import set_script_prefix
@@ -17,16 +18,28 @@ from django.urls.resolvers import ResolverMatch
 
 from django_asgi_ws import deadlines, lifespan, routing
 from django_asgi_ws.asgi_types import ASGIApp, Receive, Scope, Send
-from django_asgi_ws.db import close_thread_connections, thread_executors
-from django_asgi_ws.limits import get_connection_limits, get_handshake_settings
+from django_asgi_ws.db import (
+    close_thread_connections,
+    close_thread_context,
+    open_thread_context,
+    thread_executors,
+)
+from django_asgi_ws.limits import (
+    ConnectionLimits,
+    HandshakeSettings,
+    get_connection_limits,
+    get_handshake_settings,
+)
 from django_asgi_ws.origin import Refusal, get_raw_host, refusal_for
 from django_asgi_ws.sessions import save_session_at_close, session_was_touched
 from django_asgi_ws.status import CloseCode
 from django_asgi_ws.websocket import (
+    CONNECTED,
+    CONNECTING,
+    DISCONNECTED,
     WebSocket,
     WebSocketDisconnect,
     WebSocketException,
-    WebSocketState,
 )
 
 logger = logging.getLogger("django_asgi_ws")
@@ -105,11 +118,13 @@ class ASGIHandler:
         message = await receive()
         if message["type"] != "websocket.connect":
             return  # the client left during the handshake
-        async with ThreadSensitiveContext() as context:
+        context, token = open_thread_context()
+        try:
             try:
                 if not self._started:
                     await self.ensure_started()
-                route = route_websocket(scope)
+                config = get_handshake_settings()
+                route = route_websocket(scope, config)
             except Exception:
                 logger.exception("Cannot route websocket %s", scope.get("path"))
                 route = HTTPStatus.INTERNAL_SERVER_ERROR
@@ -117,7 +132,7 @@ class ASGIHandler:
                 await refuse(scope, send, route)
                 return
             match, path_info = route
-            websocket = open_websocket(scope, receive, send, match, path_info)
+            websocket = open_websocket(scope, receive, send, match, path_info, config.limits)
             # The view runs here rather than in a method of its own: every message
             # resumes each coroutine between the server and the view, once per level.
             try:
@@ -134,7 +149,7 @@ class ASGIHandler:
                     raise
                 await self._end(websocket, send, *ending)
             else:
-                if websocket.state is not WebSocketState.DISCONNECTED:
+                if websocket.state is not DISCONNECTED:
                     await self._end(
                         websocket, send, CloseCode.NORMAL_CLOSURE, "", HTTPStatus.FORBIDDEN
                     )
@@ -144,15 +159,17 @@ class ASGIHandler:
                     await sync_to_async(save_session_at_close)(websocket.request)
                 if thread_executors:  # else no sync code ran: no connection to close
                     await close_thread_connections(context)
+        finally:
+            close_thread_context(context, token)
 
     async def _end(
         self, websocket: WebSocket, send: Send, code: int, reason: str, refusal: HTTPStatus
     ) -> None:
         """Close what the view left open: refuse a pending handshake, close an open socket."""
-        if websocket.state is WebSocketState.CONNECTING:
-            websocket.state = WebSocketState.DISCONNECTED
+        if websocket.state is CONNECTING:
+            websocket.state = DISCONNECTED
             await refuse(websocket.scope, send, refusal)
-        elif websocket.state is WebSocketState.CONNECTED:
+        elif websocket.state is CONNECTED:
             await websocket.close(code, reason)
 
 
@@ -216,9 +233,10 @@ def is_async_view(view: Any) -> bool:
         return iscoroutinefunction(view)
 
 
-def route_websocket(scope: Scope) -> HTTPStatus | tuple[ResolverMatch, str]:
+def route_websocket(
+    scope: Scope, config: HandshakeSettings
+) -> HTTPStatus | tuple[ResolverMatch, str]:
     """The view for a handshake and its path below the script prefix, or why it is refused."""
-    config = get_handshake_settings()
     refusal = check_host_and_origin(scope, config.use_x_forwarded_host)
     if refusal is not None:
         return refusal
@@ -236,10 +254,14 @@ def route_websocket(scope: Scope) -> HTTPStatus | tuple[ResolverMatch, str]:
 
 
 def open_websocket(
-    scope: Scope, receive: Receive, send: Send, match: ResolverMatch, path_info: str
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    match: ResolverMatch,
+    path_info: str,
+    limits: ConnectionLimits,
 ) -> WebSocket:
-    """The view's WebSocket, with the limits of the settings and the handshake timer started."""
-    limits = get_handshake_settings().limits
+    """The view's WebSocket, with the connection *limits* and the handshake timer started."""
     websocket = WebSocket(
         scope,
         receive,
@@ -260,21 +282,24 @@ def open_websocket(
 
 def check_host_and_origin(scope: Scope, use_x_forwarded_host: bool) -> HTTPStatus | None:
     """Refuse a Host that ALLOWED_HOSTS does not allow (400) or a foreign Origin (403)."""
-    origin: str | None = None
-    headers: dict[bytes, bytes] = {}
-    for name, value in scope.get("headers") or ():
-        if name in _HOST_HEADERS:
-            if name in headers:
-                # Which one would a proxy, or Django, believe? Refuse rather than guess.
-                security_logger.warning(
-                    "Refused websocket %s with more than one %s header.",
-                    scope.get("path"),
-                    name.decode(),
-                )
-                return HTTPStatus.BAD_REQUEST
-            headers[name] = value
-        elif name == b"origin":
-            origin = value.decode("latin-1")
+    raw_headers = scope.get("headers") or ()
+    if not isinstance(raw_headers, (list, tuple)):
+        raw_headers = list(raw_headers)
+    # One dict() call in C rather than a Python loop over every header; a
+    # repeated header, rare, shows as a shorter dict and is then looked into.
+    headers = dict(raw_headers)
+    if len(headers) != len(raw_headers):
+        repeated = repeated_host_header(raw_headers)
+        if repeated is not None:
+            # Which one would a proxy, or Django, believe? Refuse rather than guess.
+            security_logger.warning(
+                "Refused websocket %s with more than one %s header.",
+                scope.get("path"),
+                repeated.decode(),
+            )
+            return HTTPStatus.BAD_REQUEST
+    origin_header = headers.get(b"origin")
+    origin = origin_header.decode("latin-1") if origin_header is not None else None
     host = get_raw_host(headers, scope, use_x_forwarded_host)
     refusal = refusal_for(host, origin)
     if refusal is None:
@@ -295,13 +320,24 @@ def check_host_and_origin(scope: Scope, use_x_forwarded_host: bool) -> HTTPStatu
     return HTTPStatus.FORBIDDEN
 
 
+def repeated_host_header(raw_headers: Iterable[Iterable[bytes]]) -> bytes | None:
+    """The name of a Host or X-Forwarded-Host header sent more than once, if any."""
+    seen: set[bytes] = set()
+    for name, _ in raw_headers:
+        if name in _HOST_HEADERS:
+            if name in seen:
+                return name
+            seen.add(name)
+    return None
+
+
 _HOST_HEADERS = frozenset({b"host", b"x-forwarded-host"})
 
 
 def _expire_handshake(websocket: Any) -> None:
     """WEBSOCKET_HANDSHAKE_TIMEOUT ran out: stop the view, whose handshake is then refused."""
     task = websocket.handshake_task
-    if websocket.state is WebSocketState.CONNECTING and task is not None:
+    if websocket.state is CONNECTING and task is not None:
         websocket.handshake_timed_out = True
         task.cancel()
 

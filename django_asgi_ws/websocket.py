@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import enum
 import json
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -47,6 +47,18 @@ class WebSocketState(enum.Enum):
     CONNECTING = "connecting"  # handshake received, not yet accepted or refused
     CONNECTED = "connected"  # accepted; messages flow both ways
     DISCONNECTED = "disconnected"  # closed by either side; nothing more flows
+
+
+# What the receiving coroutine returns once the connection is over (None is a
+# message: JSON's null).
+ENDED: Any = object()
+
+# Before Python 3.12, reading a member off an Enum class goes through EnumType's
+# __getattr__, four times slower than a global: the per-message paths compare
+# states against these.
+CONNECTING = WebSocketState.CONNECTING
+CONNECTED = WebSocketState.CONNECTED
+DISCONNECTED = WebSocketState.DISCONNECTED
 
 
 class WebSocketDisconnect(Exception):
@@ -132,7 +144,7 @@ class WebSocket:
         self._receive = receive
         self._send = send
         self.resolver_match = resolver_match
-        self.state = WebSocketState.CONNECTING
+        self.state = CONNECTING
         self.path_info: str = scope["path"] if path_info is None else path_info
         self.accepted = False
         self.accepted_subprotocol: str | None = None
@@ -232,7 +244,7 @@ class WebSocket:
         headers: Mapping[str, str] | Iterable[tuple[str | bytes, str | bytes]] | None = None,
     ) -> None:
         """Complete the handshake, optionally choosing one of the offered subprotocols."""
-        if self.state is not WebSocketState.CONNECTING:
+        if self.state is not CONNECTING:
             raise RuntimeError(
                 f"Cannot accept: expected state {WebSocketState.CONNECTING.name}, "
                 f"but the connection is {self.state.name}."
@@ -251,7 +263,7 @@ class WebSocket:
         if encoded:
             message["headers"] = encoded
         await self._send(message)
-        self.state = WebSocketState.CONNECTED
+        self.state = CONNECTED
         self.accepted = True
         self.accepted_subprotocol = subprotocol
 
@@ -261,10 +273,10 @@ class WebSocket:
         Closing a connection that is already closed does nothing.
         """
         _validate_close(code, reason)
-        if self.state is WebSocketState.DISCONNECTED:
+        if self.state is DISCONNECTED:
             return
         self._cancel_handshake_timer()
-        self.state = WebSocketState.DISCONNECTED
+        self.state = DISCONNECTED
         self.close_code, self.close_reason = code, reason
         with contextlib.suppress(OSError):  # the client left first; closed is closed
             await self._send({"type": "websocket.close", "code": int(code), "reason": reason})
@@ -272,7 +284,7 @@ class WebSocket:
     # Sending -----------------------------------------------------------------
 
     async def send_text(self, data: str) -> None:
-        if self.state is not WebSocketState.CONNECTED:
+        if self.state is not CONNECTED:
             raise RuntimeError(_not_connected("send", self.state))
         try:
             await self._send({"type": "websocket.send", "text": data})
@@ -280,7 +292,7 @@ class WebSocket:
             raise self._lost() from exc
 
     async def send_bytes(self, data: bytes) -> None:
-        if self.state is not WebSocketState.CONNECTED:
+        if self.state is not CONNECTED:
             raise RuntimeError(_not_connected("send", self.state))
         try:
             await self._send({"type": "websocket.send", "bytes": data})
@@ -309,20 +321,36 @@ class WebSocket:
 
         Raises WebSocketDisconnect once the connection is over.
         """
-        data = await self._receive_or_end()
-        if data is None:
-            raise WebSocketDisconnect(self.close_code or 1000, self.close_reason)
+        data: str | bytes = await self._receive_or_raise(None, decode=False)
         return data
 
-    async def _receive_or_end(self) -> str | bytes | None:
-        """The next message, or None once the connection is over.
+    async def _receive_or_raise(self, kind: type[str] | type[bytes] | None, *, decode: bool) -> Any:
+        data = await self._receive_or_end(kind, decode)
+        if data is ENDED:
+            raise WebSocketDisconnect(
+                self.close_code or CloseCode.NORMAL_CLOSURE, self.close_reason
+            )
+        return data
 
-        The iterators use it directly: every connection ends, and raising
-        WebSocketDisconnect only to catch it costs more than the rest of a close.
+    async def _receive_or_end(
+        self,
+        kind: type[str] | type[bytes] | None = None,
+        decode: bool = False,
+        end: type[StopAsyncIteration] | None = None,
+    ) -> Any:
+        """The next message, or ENDED once the connection is over (*end* raised instead
+        if given).
+
+        A message that is not of *kind* closes with 1003; *decode* parses JSON.
+        The iterators await it directly, with these arguments: every connection
+        ends, and raising WebSocketDisconnect only to catch it, or a coroutine
+        between the iterator and this one, costs more than the rest of a message.
         """
-        if self.state is not WebSocketState.CONNECTED:
-            if self.state is WebSocketState.DISCONNECTED:
-                return None
+        if self.state is not CONNECTED:
+            if self.state is DISCONNECTED:
+                if end is not None:
+                    raise end
+                return ENDED
             raise RuntimeError(_not_connected("receive", self.state))
         if thread_executors and connection_has_thread():
             # The work for the previous message is done: like request_finished, let
@@ -345,63 +373,48 @@ class WebSocket:
                 )
             if self.rate_limiter is not None and not self.rate_limiter.allow():
                 raise WebSocketException(CloseCode.POLICY_VIOLATION, "Message rate limit exceeded.")
-            return data
+            if kind is not None and not isinstance(data, kind):
+                raise WebSocketException(CloseCode.UNSUPPORTED_DATA, _unexpected(kind))
+            return decode_json(data) if decode else data
         if message["type"] == "websocket.disconnect":
             self._mark_disconnected(
                 message.get("code", CloseCode.NORMAL_CLOSURE), message.get("reason") or ""
             )
-            return None
+            if end is not None:
+                raise end
+            return ENDED
         raise RuntimeError(
             'Expected ASGI message "websocket.receive" or "websocket.disconnect", '
             f"but got {message['type']!r}."
         )
 
     async def receive_text(self) -> str:
-        data = await self.receive()
-        if isinstance(data, bytes):
-            raise WebSocketException(
-                CloseCode.UNSUPPORTED_DATA, "Expected a text message, got a binary one."
-            )
-        return data
+        """The next message, which must be text (a binary one closes with 1003)."""
+        text: str = await self._receive_or_raise(str, decode=False)
+        return text
 
     async def receive_bytes(self) -> bytes:
-        data = await self.receive()
-        if isinstance(data, str):
-            raise WebSocketException(
-                CloseCode.UNSUPPORTED_DATA, "Expected a binary message, got a text one."
-            )
+        """The next message, which must be binary (a text one closes with 1003)."""
+        data: bytes = await self._receive_or_raise(bytes, decode=False)
         return data
 
     async def receive_json(self, mode: JSONMode = "text") -> Any:
         """The next message decoded from JSON; malformed JSON closes with 1007."""
-        if mode == "text":
-            return decode_json(await self.receive_text())
-        if mode == "binary":
-            return decode_json(await self.receive_bytes())
-        raise ValueError(f'mode must be "text" or "binary", not {mode!r}.')
+        return await self._receive_or_raise(_json_kind(mode), decode=True)
 
-    async def iter_text(self) -> AsyncIterator[str]:
-        while (data := await self._receive_or_end()) is not None:
-            if isinstance(data, bytes):
-                raise WebSocketException(
-                    CloseCode.UNSUPPORTED_DATA, "Expected a text message, got a binary one."
-                )
-            yield data
+    def iter_text(self) -> AsyncIterator[str]:
+        """``async for text in websocket.iter_text()``: each text message, until
+        the client leaves. A binary message closes the connection with 1003."""
+        return Messages(self, str, decode=False)
 
-    async def iter_bytes(self) -> AsyncIterator[bytes]:
-        while (data := await self._receive_or_end()) is not None:
-            if isinstance(data, str):
-                raise WebSocketException(
-                    CloseCode.UNSUPPORTED_DATA, "Expected a binary message, got a text one."
-                )
-            yield data
+    def iter_bytes(self) -> AsyncIterator[bytes]:
+        """Each binary message until the client leaves; a text message closes with 1003."""
+        return Messages(self, bytes, decode=False)
 
-    async def iter_json(self, mode: JSONMode = "text") -> AsyncIterator[Any]:
-        try:
-            while True:
-                yield await self.receive_json(mode)
-        except WebSocketDisconnect:
-            return
+    def iter_json(self, mode: JSONMode = "text") -> AsyncIterator[Any]:
+        """Each message decoded from JSON until the client leaves; malformed JSON
+        closes with 1007, a message of the other kind than *mode* with 1003."""
+        return Messages(self, _json_kind(mode), decode=True)
 
     def _cancel_handshake_timer(self) -> None:
         if self.handshake_timer is not None:
@@ -410,11 +423,38 @@ class WebSocket:
             self.handshake_task = None
 
     def _mark_disconnected(self, code: int, reason: str) -> None:
-        self.state = WebSocketState.DISCONNECTED
+        self.state = DISCONNECTED
         self.close_code, self.close_reason = code, reason
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.path!r} {self.state.name}>"
+
+
+class Messages:
+    """The iterator of ``iter_text``, ``iter_bytes`` and ``iter_json``.
+
+    A class rather than an async generator: the event loop keeps every async
+    generator in a WeakSet from its first step to its end, and hands each of its
+    items back through a StopIteration, which costs every connection and every
+    message more than this iterator's whole step.
+    """
+
+    __slots__ = ("_decode", "_kind", "_websocket")
+
+    def __init__(
+        self, websocket: WebSocket, kind: type[str] | type[bytes], *, decode: bool
+    ) -> None:
+        self._websocket = websocket
+        self._kind = kind
+        self._decode = decode
+
+    def __aiter__(self) -> Messages:
+        return self
+
+    def __anext__(self) -> Awaitable[Any]:
+        # Not a coroutine of its own: the receiving coroutine, awaited by
+        # ``async for`` directly, is one level less per message.
+        return self._websocket._receive_or_end(self._kind, self._decode, StopAsyncIteration)
 
 
 def _too_big(data: str | bytes, limit: int) -> bool:
@@ -433,8 +473,23 @@ def decode_json(data: str | bytes) -> Any:
         raise WebSocketException(CloseCode.INVALID_PAYLOAD, "Malformed JSON.") from exc
 
 
+def _json_kind(mode: str) -> type[str] | type[bytes]:
+    """What JSON arrives in: text messages (the usual) or binary ones."""
+    if mode == "text":
+        return str
+    if mode == "binary":
+        return bytes
+    raise ValueError(f'mode must be "text" or "binary", not {mode!r}.')
+
+
+def _unexpected(kind: type[str] | type[bytes]) -> str:
+    if kind is str:
+        return "Expected a text message, got a binary one."
+    return "Expected a binary message, got a text one."
+
+
 def _not_connected(action: str, state: WebSocketState) -> str:
-    if state is WebSocketState.CONNECTING:
+    if state is CONNECTING:
         return (
             f"Cannot {action}: expected state CONNECTED, but the connection is "
             "CONNECTING; call accept() first."

@@ -391,6 +391,38 @@ async def test_iter_json_yields_each_message_and_ends_on_disconnect() -> None:
     assert [message async for message in websocket.iter_json()] == [1, {"a": 2}]
 
 
+async def test_json_null_is_a_message_not_the_end_of_the_connection() -> None:
+    websocket, _server = await accepted_websocket(
+        text("null"), text("null"), text("1"), disconnect()
+    )
+    assert await websocket.receive_json() is None
+    assert [message async for message in websocket.iter_json()] == [None, 1]
+
+
+async def test_iter_json_with_an_unknown_mode_is_a_value_error_before_reading() -> None:
+    websocket, server = await accepted_websocket(text("{}"))
+    with pytest.raises(ValueError, match="mode must be"):
+        websocket.iter_json(mode="yaml")  # type: ignore[arg-type]
+    assert server.incoming == [text("{}")]
+
+
+async def test_iter_json_stops_with_1003_on_a_message_of_the_other_kind() -> None:
+    websocket, _server = await accepted_websocket(text("[1]"))
+    with pytest.raises(WebSocketException) as raised:
+        async for _message in websocket.iter_json(mode="binary"):
+            pass
+    assert (raised.value.code, raised.value.reason) == (
+        1003,
+        "Expected a binary message, got a text one.",
+    )
+
+
+async def test_iterating_again_after_the_end_yields_nothing() -> None:
+    websocket, _server = await accepted_websocket(text("a"), disconnect())
+    assert [message async for message in websocket.iter_text()] == ["a"]
+    assert [message async for message in websocket.iter_text()] == []
+
+
 async def test_iter_json_in_binary_mode_reads_binary_messages() -> None:
     websocket, _server = await accepted_websocket(binary(b"[1]"), disconnect())
     assert [message async for message in websocket.iter_json(mode="binary")] == [[1]]
