@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
     from django_asgi_ws.websocket import WebSocket
 
+__all__ = ["alogin", "alogout"]
+
 
 async def alogin(websocket: WebSocket, user: Any, backend: str | None = None) -> None:
     """Log *user* in for this connection and for the browser's later requests.

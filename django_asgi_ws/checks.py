@@ -18,6 +18,7 @@ from django_asgi_ws.servers.base import SERVER_NAMES
 
 
 def register_checks() -> None:
+    """Register every check of the package; ``AppConfig.ready()`` calls it."""
     checks.register(check_urlconf, checks.Tags.urls)
     checks.register(check_websocket_library, checks.Tags.compatibility)
     checks.register(check_server_settings)
@@ -29,6 +30,7 @@ def register_checks() -> None:
 def check_urlconf(
     app_configs: Sequence[Any] | None = None, **kwargs: Any
 ) -> list[checks.CheckMessage]:
+    """E001 to E004: ``WEBSOCKET_URLCONF`` names a module of async routes."""
     urlconf = conf.WEBSOCKET_URLCONF
     if not urlconf or not isinstance(urlconf, str):
         return [
@@ -87,7 +89,7 @@ def check_urlconf(
 def check_websocket_library(
     app_configs: Sequence[Any] | None = None, **kwargs: Any
 ) -> list[checks.CheckMessage]:
-    """uvicorn without websockets or wsproto serves upgrade requests as plain HTTP."""
+    """E005: uvicorn without websockets or wsproto serves upgrade requests as plain HTTP."""
     if importlib.util.find_spec("uvicorn") is None:
         return []
     if importlib.util.find_spec("websockets") or importlib.util.find_spec("wsproto"):
@@ -105,6 +107,7 @@ def check_websocket_library(
 def check_server_settings(
     app_configs: Sequence[Any] | None = None, **kwargs: Any
 ) -> list[checks.CheckMessage]:
+    """E006 to E008: ``RUNASGI_SERVER``, the message size and the keepalive pings."""
     errors: list[checks.CheckMessage] = []
     if conf.RUNASGI_SERVER not in SERVER_NAMES:
         errors.append(
@@ -140,6 +143,7 @@ def check_server_settings(
 def check_security_settings(
     app_configs: Sequence[Any] | None = None, **kwargs: Any
 ) -> list[checks.CheckMessage]:
+    """E009 to E012: the origin allow-list, the handshake timeout and the rate limit."""
     errors: list[checks.CheckMessage] = []
     origins = conf.WEBSOCKET_ALLOWED_ORIGINS
     if origins is not None:
@@ -202,7 +206,7 @@ def check_security_settings(
 def check_deploy_origins(
     app_configs: Sequence[Any] | None = None, **kwargs: Any
 ) -> list[checks.CheckMessage]:
-    """``manage.py check --deploy``: an allow-all origin list undoes the hijacking defence."""
+    """W001 (``check --deploy``): an allow-all origin list undoes the hijacking defence."""
     origins = conf.WEBSOCKET_ALLOWED_ORIGINS
     if isinstance(origins, (list, tuple)) and "*" in origins:
         return [

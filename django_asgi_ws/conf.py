@@ -12,6 +12,8 @@ from django.conf import settings
 
 
 class Settings:
+    """The package's settings: one property per setting, each with its default."""
+
     @property
     def WEBSOCKET_URLCONF(self) -> Any:
         """Dotted path of the module whose ``urlpatterns`` are the websocket routes."""
@@ -74,4 +76,5 @@ class Settings:
         )
 
 
+#: The settings, as ``conf.WEBSOCKET_URLCONF``; each access reads ``django.conf.settings``.
 conf = Settings()

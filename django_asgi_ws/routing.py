@@ -15,6 +15,8 @@ from django.urls.resolvers import RegexPattern, ResolverMatch, RoutePattern
 
 from django_asgi_ws.conf import conf
 
+__all__ = ["reverse"]
+
 
 @functools.lru_cache(maxsize=1)
 def get_urlconf() -> str:

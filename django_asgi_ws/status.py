@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import enum
 
+__all__ = ["CloseCode", "is_sendable"]
+
 
 class CloseCode(enum.IntEnum):
+    """The close codes of RFC 6455 and the IANA registry, by name.
+
+    An ``IntEnum``: a member compares equal to its number, so
+    ``websocket.close(CloseCode.POLICY_VIOLATION)`` and ``websocket.close(1008)``
+    are the same. 1005 and 1006 are only ever reported, never sent.
+    """
+
     NORMAL_CLOSURE = 1000
     GOING_AWAY = 1001
     PROTOCOL_ERROR = 1002

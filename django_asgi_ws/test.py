@@ -31,19 +31,27 @@ _APP_FINISHED = {"type": "django_asgi_ws.test.app_finished"}
 
 
 class WebSocketRefused(Exception):
-    """The application refused the handshake; ``status_code`` is the HTTP status."""
+    """The application refused the handshake."""
 
     def __init__(self, status_code: int, body: bytes = b"") -> None:
         super().__init__(f"websocket handshake refused with HTTP {status_code}")
+        #: The HTTP status that a server with the websocket denial-response
+        #: extension sends: 404 for a path with no route, 403 when the view, an
+        #: access decorator or the origin check refused, 500 when the view raised
+        #: before accepting (every case is in "Close codes and outcomes").
         self.status_code = status_code
+        #: The body of that HTTP response.
         self.body = body
 
 
 class WebSocketClient:
     """Connect to the websocket routes of the project under test, in process.
 
-    Every wait has a timeout (``timeout`` seconds by default), so a test fails
-    instead of hanging. Refusals and close codes are those a real server sends.
+    *application* is the ASGI application to test; by default, the one
+    :func:`~django_asgi_ws.asgi.get_asgi_application` returns. *timeout* is
+    how many seconds any wait for the application may last before the test
+    fails instead of hanging. *headers* are sent with every handshake.
+    Refusals and close codes are those a real server sends.
     """
 
     def __init__(
@@ -54,12 +62,17 @@ class WebSocketClient:
         headers: Mapping[str, str] | None = None,
     ) -> None:
         self._application = application
+        #: Seconds a wait for the application may last.
         self.timeout = timeout
+        #: Headers sent with every handshake.
         self.headers = dict(headers or {})
+        #: The cookies sent with every handshake: those :meth:`force_login`
+        #: sets, and those handshake responses set, as a browser keeps them.
         self.cookies: SimpleCookie = SimpleCookie()
 
     @property
     def application(self) -> ASGIApp:
+        """The ASGI application under test."""
         if self._application is None:
             self._application = ASGIHandler(DjangoASGIHandler())
         return self._application
@@ -74,7 +87,18 @@ class WebSocketClient:
         root_path: str = "",
         timeout: float | None = None,
     ) -> _Connecting:
-        """Open a connection; use as ``async with client.connect(path) as ws:``."""
+        """Open a connection to *path*: ``async with client.connect(path) as ws:``.
+
+        *path* may include a query string. Entering the block performs the
+        handshake and gives a :class:`WebSocketSession`, or raises
+        :exc:`WebSocketRefused`; leaving it closes the connection if it is still
+        open. (``ws = await client.connect(path)`` works too; then close it.)
+
+        *headers* are added to the client's, *subprotocols* are offered to the
+        view, *cookies* are sent along with the client's own, *root_path* is the
+        ASGI ``root_path`` (a script prefix, which *path* does not include), and
+        *timeout* overrides the client's for this connection.
+        """
         session = WebSocketSession(
             self.application,
             self._build_scope(path, headers, subprotocols, cookies, root_path),
@@ -84,7 +108,13 @@ class WebSocketClient:
         return _Connecting(session)
 
     def force_login(self, user: Any, backend: str | None = None) -> None:
-        """Log *user* in: later connections carry a session cookie for them."""
+        """Log *user* in: later connections carry a session cookie for them.
+
+        The session is saved with ``SESSION_ENGINE``, so this uses the
+        database: in an async test, ``await`` :meth:`aforce_login` instead.
+        *backend* defaults to the user's ``backend`` attribute, or the first of
+        ``AUTHENTICATION_BACKENDS``.
+        """
         from django.contrib.auth import login
 
         engine = import_module(settings.SESSION_ENGINE)
@@ -97,6 +127,7 @@ class WebSocketClient:
         self.cookies[settings.SESSION_COOKIE_NAME] = request.session.session_key or ""
 
     async def aforce_login(self, user: Any, backend: str | None = None) -> None:
+        """:meth:`force_login` for async tests (it uses the database)."""
         await sync_to_async(self.force_login)(user, backend)
 
     def _build_scope(
@@ -171,7 +202,11 @@ class _Connecting:
 
 
 class WebSocketSession:
-    """One open test connection, as the client sees it."""
+    """One open test connection, as the client sees it.
+
+    What :meth:`WebSocketClient.connect` gives. ``async for message in
+    session`` iterates over the messages the view sends until it closes.
+    """
 
     def __init__(
         self,
@@ -181,12 +216,18 @@ class WebSocketSession:
         *,
         cookie_jar: SimpleCookie | None = None,
     ) -> None:
+        #: The ASGI scope the application received.
         self.scope = scope
         self._cookie_jar = cookie_jar
+        #: Seconds a receive waits before the test fails.
         self.timeout = timeout
+        #: The subprotocol the view accepted, or ``None``.
         self.subprotocol: str | None = None
+        #: The headers of the handshake response, as ``(name, value)`` bytes pairs.
         self.accept_headers: list[tuple[bytes, bytes]] = []
+        #: The close code once the view closed the connection, else ``None``.
         self.close_code: int | None = None
+        #: The close reason once the view closed the connection.
         self.close_reason: str = ""
         self._application = application
         self._to_app: asyncio.Queue[Message] = asyncio.Queue()
@@ -303,16 +344,24 @@ class WebSocketSession:
     # The client's side -----------------------------------------------------------
 
     async def send_text(self, data: str) -> None:
+        """Send a text message to the view."""
         await self._to_app.put({"type": "websocket.receive", "text": data})
 
     async def send_bytes(self, data: bytes) -> None:
+        """Send a binary message to the view."""
         await self._to_app.put({"type": "websocket.receive", "bytes": data})
 
     async def send_json(self, data: Any) -> None:
+        """Send *data* encoded as JSON, as a text message."""
         await self.send_text(json.dumps(data))
 
     async def receive(self, timeout: float | None = None) -> str | bytes:
-        """The next message; raises WebSocketDisconnect if the server closed instead."""
+        """The next message the view sent, ``str`` or ``bytes``.
+
+        Raises :exc:`~django_asgi_ws.WebSocketDisconnect`, with the view's code
+        and reason, if the view closed the connection instead, and
+        TimeoutError after *timeout* seconds (default: the client's).
+        """
         if self.close_code is not None:
             raise WebSocketDisconnect(self.close_code, self.close_reason)
         message = await self._next(timeout)
@@ -328,22 +377,28 @@ class WebSocketSession:
         raise AssertionError(f"Unexpected message from the application: {message!r}")
 
     async def receive_text(self, timeout: float | None = None) -> str:
+        """As :meth:`receive`; a binary message fails the test."""
         data = await self.receive(timeout)
         if not isinstance(data, str):
             raise AssertionError(f"Expected a text message, got binary {data!r}.")
         return data
 
     async def receive_bytes(self, timeout: float | None = None) -> bytes:
+        """As :meth:`receive`; a text message fails the test."""
         data = await self.receive(timeout)
         if not isinstance(data, bytes):
             raise AssertionError(f"Expected a binary message, got text {data!r}.")
         return data
 
     async def receive_json(self, timeout: float | None = None) -> Any:
+        """As :meth:`receive`, decoded from JSON."""
         return json.loads(await self.receive(timeout))
 
     async def receive_nothing(self, timeout: float = 0.1) -> bool:
-        """True if the application sends nothing (message or close) within *timeout*."""
+        """True if the application sends nothing (message or close) within *timeout*.
+
+        What it did send, if anything, is kept for the next receive.
+        """
         if self._early:
             return False
         try:
@@ -354,7 +409,10 @@ class WebSocketSession:
         return False
 
     async def wait_closed(self, timeout: float | None = None) -> int:
-        """Wait for the server to close the connection and return the close code."""
+        """Wait for the view to close the connection and return the close code.
+
+        A message received instead fails the test.
+        """
         try:
             data = await self.receive(timeout)
         except WebSocketDisconnect as exc:

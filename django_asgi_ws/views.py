@@ -21,6 +21,8 @@ from django_asgi_ws.websocket import (
     WebSocketState,
 )
 
+__all__ = ["WebSocketView"]
+
 EncodingName = Literal["text", "bytes", "json"]
 ENCODINGS: tuple[EncodingName | None, ...] = (None, *get_args(EncodingName))
 
@@ -28,19 +30,30 @@ ENCODINGS: tuple[EncodingName | None, ...] = (None, *get_args(EncodingName))
 class WebSocketView:
     """A websocket endpoint as a class: one instance per connection.
 
-    Set ``encoding`` to have every message checked and decoded before
-    ``on_receive`` sees it: ``"text"`` and ``"bytes"`` refuse the other frame
-    type with close code 1003, ``"json"`` takes text frames of JSON and closes
-    with 1007 on malformed JSON. ``None`` passes ``str`` or ``bytes`` through.
+    ``as_view()`` gives the view function to route to. For each connection,
+    :meth:`on_connect` decides on the handshake, every message then goes to
+    :meth:`on_receive` (and every message of a joined broadcast group to
+    :meth:`on_group_message`), and :meth:`on_disconnect` runs once at the end.
     """
 
+    #: How messages are checked and decoded before :meth:`on_receive` sees
+    #: them. ``None``: ``str`` or ``bytes``, as the client sent them.
+    #: ``"text"``: text messages only, as ``str``. ``"bytes"``: binary messages
+    #: only, as ``bytes``. ``"json"``: text messages decoded from JSON. A message
+    #: of the other type closes the connection with 1003, malformed JSON with 1007.
     encoding: ClassVar[EncodingName | None] = None
-    # Broadcast groups joined once the connection is accepted (see get_groups()).
+    #: The broadcast groups joined once the connection is accepted (see
+    #: :meth:`get_groups`).
     groups: ClassVar[Sequence[str]] = ()
 
+    #: The connection, set before :meth:`on_connect` runs.
     websocket: WebSocket
+    #: The positional arguments captured from the URL.
     args: tuple[Any, ...]
+    #: The keyword arguments captured from the URL.
     kwargs: dict[str, Any]
+    #: The :class:`~django_asgi_ws.broadcast.Subscription` of the groups joined;
+    #: ``None`` until the first group is joined.
     subscription: Subscription | None = None
 
     def __init__(self, **kwargs: Any) -> None:
@@ -49,7 +62,13 @@ class WebSocketView:
 
     @classmethod
     def as_view(cls, **initkwargs: Any) -> Callable[..., Awaitable[None]]:
-        """The async view function to put in WEBSOCKET_URLCONF."""
+        """The async view function to put in ``WEBSOCKET_URLCONF``.
+
+        Each keyword argument sets an attribute of the instance made for each
+        connection; only attributes the class already has can be set
+        (TypeError otherwise). An invalid ``encoding`` raises
+        ImproperlyConfigured.
+        """
         encoding = initkwargs.get("encoding", cls.encoding)
         if encoding not in ENCODINGS:
             raise ImproperlyConfigured(
@@ -162,11 +181,18 @@ class WebSocketView:
         return await websocket.receive()
 
     async def on_connect(self, websocket: WebSocket) -> None:
-        """Called once the handshake arrives; accepts it unless overridden."""
+        """Called once the handshake arrives; accepts it unless overridden.
+
+        Override it to check the request, choose a subprotocol, or refuse the
+        connection: returning without accepting refuses it.
+        """
         await websocket.accept()
 
     async def on_receive(self, websocket: WebSocket, data: Any) -> None:
-        """Called for every message, decoded according to ``encoding``."""
+        """Called for every message, decoded as ``encoding`` says; does nothing by default."""
 
     async def on_disconnect(self, websocket: WebSocket, close_code: int) -> None:
-        """Called once the connection is over, whoever closed it and why."""
+        """Called once an accepted connection is over, whoever closed it, with the close code.
+
+        Does nothing by default. Never called for a refused handshake.
+        """

@@ -44,9 +44,12 @@ MAX_CLOSE_REASON_BYTES = 123
 class WebSocketState(enum.Enum):
     """Where a connection stands, from the application's point of view."""
 
-    CONNECTING = "connecting"  # handshake received, not yet accepted or refused
-    CONNECTED = "connected"  # accepted; messages flow both ways
-    DISCONNECTED = "disconnected"  # closed by either side; nothing more flows
+    #: The handshake arrived; it is not yet accepted or refused.
+    CONNECTING = "connecting"
+    #: Accepted: messages flow both ways.
+    CONNECTED = "connected"
+    #: Closed by either side, or refused: nothing more flows.
+    DISCONNECTED = "disconnected"
 
 
 # What the receiving coroutine returns once the connection is over (None is a
@@ -62,11 +65,18 @@ DISCONNECTED = WebSocketState.DISCONNECTED
 
 
 class WebSocketDisconnect(Exception):
-    """The connection is over: the client left, or the application closed it."""
+    """The connection is over: the client left, or the application closed it.
+
+    Raised by the receive methods once the connection is over, whoever closed
+    it, and by a send to a client that has gone. A view may let it propagate:
+    the connection is over either way.
+    """
 
     def __init__(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
         super().__init__(code, reason)
+        #: The close code (1006 when the client vanished without a close frame).
         self.code = code
+        #: The close reason, often empty.
         self.reason = reason
 
     def __str__(self) -> str:
@@ -80,13 +90,15 @@ class WebSocketException(Exception):
 
     Before the handshake is accepted this refuses the connection instead; the
     close code is then not seen by the client (browsers only see a failed
-    handshake).
+    handshake). *code* and *reason* are checked as for ``WebSocket.close()``.
     """
 
     def __init__(self, code: int, reason: str = "") -> None:
         _validate_close(code, reason)
         super().__init__(code, reason)
+        #: The close code to send.
         self.code = code
+        #: The close reason to send.
         self.reason = reason
 
 
@@ -104,7 +116,8 @@ class WebSocket:
     """One websocket connection: request-like attributes plus send and receive.
 
     Views never build one; the handler does, after the ASGI ``websocket.connect``
-    message arrived and the path resolved.
+    message arrived and the path resolved. A view may set attributes of its own
+    on it.
     """
 
     # Slots keep an idle connection small; __dict__ stays for the cached
@@ -140,15 +153,26 @@ class WebSocket:
         max_message_size: int | None = None,
         rate_limiter: RateLimiter | None = None,
     ) -> None:
+        #: The ASGI connection scope.
         self.scope = scope
         self._receive = receive
         self._send = send
+        #: The ``ResolverMatch`` of the route.
         self.resolver_match = resolver_match
+        #: A :class:`WebSocketState`: ``CONNECTING`` until the handshake is
+        #: accepted or refused, ``CONNECTED`` while messages flow,
+        #: ``DISCONNECTED`` once either side has closed.
         self.state = CONNECTING
+        #: The path below the script prefix, as ``HttpRequest.path_info``; what
+        #: is resolved against ``WEBSOCKET_URLCONF``.
         self.path_info: str = scope["path"] if path_info is None else path_info
+        #: Whether the handshake was accepted (it stays true after the close).
         self.accepted = False
+        #: The subprotocol :meth:`accept` chose, or ``None``.
         self.accepted_subprotocol: str | None = None
+        #: The close code once the connection is closed, whoever closed it; else ``None``.
         self.close_code: int | None = None
+        #: The close reason once the connection is closed.
         self.close_reason: str = ""
         self.max_message_size = max_message_size
         self.rate_limiter = rate_limiter
@@ -162,10 +186,12 @@ class WebSocket:
 
     @property
     def path(self) -> str:
+        """The full request path, as ``HttpRequest.path``."""
         return str(self.scope["path"])
 
     @property
     def client(self) -> tuple[str, int] | None:
+        """The client's ``(host, port)``, or ``None`` if the server did not say."""
         client = self.scope.get("client")
         return (client[0], client[1]) if client else None
 
@@ -176,10 +202,12 @@ class WebSocket:
 
     @property
     def url_args(self) -> tuple[Any, ...]:
+        """The positional arguments captured from the URL."""
         return tuple(self.resolver_match.args) if self.resolver_match else ()
 
     @property
     def url_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments captured from the URL."""
         return dict(self.resolver_match.kwargs) if self.resolver_match else {}
 
     @cached_property
@@ -198,6 +226,7 @@ class WebSocket:
 
     @cached_property
     def GET(self) -> QueryDict:
+        """The query string, as a ``QueryDict``."""
         query_string = self.scope.get("query_string", b"")
         if isinstance(query_string, bytes):
             query_string = query_string.decode("utf-8", errors="replace")
@@ -205,13 +234,18 @@ class WebSocket:
 
     @cached_property
     def COOKIES(self) -> dict[str, str]:
+        """The cookies sent with the handshake."""
         return parse_cookie(self.headers.get("cookie", ""))
 
     # Identity ----------------------------------------------------------------
 
     @property
     def request(self) -> HttpRequest:
-        """The handshake as a Django ``HttpRequest`` (a GET), built on first use."""
+        """The handshake as a Django ``HttpRequest`` (a GET), built on first use.
+
+        ``get_host()``, ``is_secure()``, ``META``, ``headers`` and the rest work
+        as in an HTTP view.
+        """
         if self._request is None:
             self._request = build_request(self.scope, self.COOKIES)
         return self._request
@@ -222,6 +256,8 @@ class WebSocket:
 
         Changes made before ``accept()`` are saved and the cookie sent with
         the accept; changes made later are saved when the connection ends.
+        Its dict methods query the store: call them from sync code (or through
+        ``sync_to_async``), as in an async Django view.
         """
         return load_session(self.request)
 
@@ -243,7 +279,13 @@ class WebSocket:
         subprotocol: str | None = None,
         headers: Mapping[str, str] | Iterable[tuple[str | bytes, str | bytes]] | None = None,
     ) -> None:
-        """Complete the handshake, optionally choosing one of the offered subprotocols."""
+        """Complete the handshake, optionally choosing one of the offered subprotocols.
+
+        *subprotocol* must be one of :attr:`subprotocols` (ValueError
+        otherwise), or ``None`` to choose none. *headers*, a mapping or
+        ``(name, value)`` pairs, are added to the handshake response.
+        RuntimeError if the handshake was already accepted or refused.
+        """
         if self.state is not CONNECTING:
             raise RuntimeError(
                 f"Cannot accept: expected state {WebSocketState.CONNECTING.name}, "
@@ -270,7 +312,9 @@ class WebSocket:
     async def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
         """Close the connection, or refuse the handshake if not yet accepted.
 
-        Closing a connection that is already closed does nothing.
+        Closing a connection that is already closed does nothing. *code* must
+        be one an endpoint may send (1000-1003, 1007-1014 or 3000-4999) and
+        *reason* at most 123 bytes of UTF-8; ValueError otherwise.
         """
         _validate_close(code, reason)
         if self.state is DISCONNECTED:
@@ -284,6 +328,7 @@ class WebSocket:
     # Sending -----------------------------------------------------------------
 
     async def send_text(self, data: str) -> None:
+        """Send *data* as a text message."""
         if self.state is not CONNECTED:
             raise RuntimeError(_not_connected("send", self.state))
         try:
@@ -292,6 +337,7 @@ class WebSocket:
             raise self._lost() from exc
 
     async def send_bytes(self, data: bytes) -> None:
+        """Send *data* as a binary message."""
         if self.state is not CONNECTED:
             raise RuntimeError(_not_connected("send", self.state))
         try:
@@ -300,7 +346,11 @@ class WebSocket:
             raise self._lost() from exc
 
     async def send_json(self, data: Any, mode: JSONMode = "text") -> None:
-        """Send *data* as JSON (dates, decimals, UUIDs and lazy strings included)."""
+        """Send *data* as JSON (dates, decimals, UUIDs and lazy strings included).
+
+        Encoded with Django's ``DjangoJSONEncoder``, as a text message, or as a
+        binary message with ``mode="binary"``.
+        """
         text = json.dumps(data, cls=DjangoJSONEncoder, separators=(",", ":"))
         if mode == "text":
             await self.send_text(text)
@@ -399,7 +449,11 @@ class WebSocket:
         return data
 
     async def receive_json(self, mode: JSONMode = "text") -> Any:
-        """The next message decoded from JSON; malformed JSON closes with 1007."""
+        """The next message decoded from JSON; malformed JSON closes with 1007.
+
+        A text message, or a binary one with ``mode="binary"``; the other kind
+        closes with 1003.
+        """
         return await self._receive_or_raise(_json_kind(mode), decode=True)
 
     def iter_text(self) -> AsyncIterator[str]:

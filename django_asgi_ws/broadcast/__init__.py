@@ -43,13 +43,20 @@ __all__ = [
 async def publish(group: str, message: Any) -> None:
     """Send *message* (bytes, or JSON-serialisable with DjangoJSONEncoder) to *group*.
 
-    Raises BroadcastError if the broker cannot take it.
+    Returns once the broker took it; raises BroadcastError if it cannot.
+    Publishing to a group that nobody joined is not an error.
     """
     await get_backend().publish(group, message)
 
 
 def publish_sync(group: str, message: Any) -> None:
-    """``publish`` for sync code (sync views, signals, management commands, workers)."""
+    """``publish`` for sync code (sync views, signals, management commands, workers).
+
+    In a thread of a server whose event loop runs the backend, the message
+    goes through that loop, in order with the loop's own messages; where no
+    event loop runs, on a connection of its own. Raises RuntimeError when
+    called from async code, whose event loop it would block.
+    """
     get_backend().publish_sync(group, message)
 
 
@@ -58,6 +65,8 @@ def subscribe(
 ) -> Subscription:
     """A Subscription to *groups*, to use as ``async with``.
 
-    ``queue_size`` and ``overflow`` override the setting's QUEUE_SIZE and OVERFLOW.
+    The groups are joined on entry and left on exit. *queue_size* and
+    *overflow* override the setting's ``QUEUE_SIZE`` and ``OVERFLOW`` for this
+    subscription.
     """
     return get_backend().subscribe(*groups, queue_size=queue_size, overflow=overflow)

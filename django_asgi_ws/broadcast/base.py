@@ -117,6 +117,7 @@ class Backend:
 
     @property
     def is_open(self) -> bool:
+        """Whether the backend is open on an event loop that is not closed."""
         return self._loop is not None and not self._loop.is_closed()
 
     async def open(self) -> None:
@@ -223,9 +224,17 @@ class Backend:
         await self._publish(group, frame)
 
     async def _publish(self, group: str, frame: bytes) -> None:
+        """Subclass hook: send the encoded *frame* to *group*, on the backend's event loop.
+
+        Raise BroadcastError if the broker cannot take it.
+        """
         raise NotImplementedError
 
     def _publish_without_loop(self, group: str, frame: bytes) -> None:
+        """Subclass hook: send *frame* from a thread where no event loop runs.
+
+        ``publish_sync`` calls it there (a management command, a task worker).
+        """
         raise NotImplementedError
 
     # Subscribing --------------------------------------------------------------

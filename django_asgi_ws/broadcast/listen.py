@@ -78,7 +78,8 @@ async def listen(websocket: WebSocket, subscription: Subscription) -> AsyncItera
                 else:
                     await broadcast.publish(f"room-{room}", {"text": event})
 
-    The iteration ends when the client disconnects.
+    The iteration ends when the client disconnects. Nothing is lost when one
+    side wins: the other side's read stays pending for the next round.
     """
     events = ClientAndGroups(websocket.receive, subscription)
     try:

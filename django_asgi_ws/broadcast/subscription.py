@@ -27,7 +27,9 @@ Delivery = tuple[str, Any]  # (group, the decoded message, shared by every subsc
 class Message:
     """A message as received, with the group it was published to."""
 
+    #: The group the message was published to.
     group: str
+    #: The message: ``bytes``, or the value decoded from JSON.
     data: Any
 
 
@@ -40,6 +42,7 @@ class SubscriberTooSlow(WebSocketException):
 
     def __init__(self, queue_size: int) -> None:
         super().__init__(CloseCode.TRY_AGAIN_LATER, "Too slow to receive broadcast messages.")
+        #: The size of the queue that overflowed.
         self.queue_size = queue_size
 
 
@@ -73,10 +76,11 @@ class DropReporter:
 class Subscription:
     """Messages of the groups joined, in arrival order, at most ``queue_size`` waiting.
 
-    Use it as ``async with backend.subscribe("a", "b") as subscription``, then
+    Use it as ``async with broadcast.subscribe("a", "b") as subscription``, then
     ``async for data in subscription``, ``await subscription.get()`` (the data)
     or ``await subscription.get_message()`` (a Message, with its group).
-    Leaving the ``async with`` leaves every group.
+    Leaving the ``async with`` leaves every group; the iteration ends when the
+    subscription (or the backend, at server shutdown) closes.
 
     When the queue is full, ``overflow`` decides: ``"drop_oldest"`` drops the
     oldest waiting message and counts it in ``dropped``; ``"close"`` empties
@@ -84,6 +88,10 @@ class Subscription:
 
     Waiting for a message is safe to cancel: a cancelled ``get()`` loses
     nothing, so ``get()`` can race another awaitable in ``asyncio.wait``.
+
+    A message is decoded once per process, and every subscription of the
+    process receives the same object: treat it as read-only, and copy it
+    (``copy.deepcopy``) before changing it.
     """
 
     def __init__(
@@ -94,9 +102,13 @@ class Subscription:
         queue_size: int,
         overflow: OverflowPolicy,
     ) -> None:
+        #: The backend the subscription belongs to.
         self.backend = backend
+        #: The most messages waiting at once; then :attr:`overflow` applies.
         self.queue_size = queue_size
+        #: What a message arriving at a full queue does: ``"drop_oldest"`` or ``"close"``.
         self.overflow: OverflowPolicy = overflow
+        #: How many messages were dropped because the queue was full.
         self.dropped = 0
         self._initial = tuple(validate_group(group) for group in groups)
         self._groups: set[str] = set()
@@ -112,6 +124,7 @@ class Subscription:
 
     @property
     def groups(self) -> frozenset[str]:
+        """The groups joined."""
         return frozenset(self._groups)
 
     @property
@@ -121,6 +134,7 @@ class Subscription:
 
     @property
     def closed(self) -> bool:
+        """Whether the subscription is closed (by :meth:`close`, or by the backend's closing)."""
         return self._closed
 
     @property

@@ -39,6 +39,13 @@ BIND_ERRORS = {
 
 
 class Command(BaseCommand):
+    """``runserver`` for the ASGI application: same arguments and manners, uvicorn or daphne.
+
+    The command binds the socket, then (unless ``--noreload``) starts the
+    server in a child process that a supervisor restarts on every code change,
+    handing the still-bound socket over.
+    """
+
     help = (
         "Starts a development ASGI server (uvicorn or daphne) that serves Django "
         "and its websocket routes, and restarts it when code changes."
@@ -108,6 +115,7 @@ class Command(BaseCommand):
     # Before anything binds ------------------------------------------------------
 
     def load_server_class(self, name: str) -> type[Server]:
+        """The server adapter named *name*; CommandError naming what to install if it is missing."""
         try:
             server_class = get_server_class(name)
             if name == "uvicorn":
@@ -119,6 +127,7 @@ class Command(BaseCommand):
         return server_class
 
     def bind(self, address: Address) -> socket.socket:
+        """A listening socket on *address*; CommandError with runserver's messages if it fails."""
         family = socket.AF_INET6 if address.ipv6 else socket.AF_INET
         try:
             listen_socket = socket.socket(family, socket.SOCK_STREAM)
@@ -215,6 +224,7 @@ class Command(BaseCommand):
     _stop_code: int | None = None
 
     def stop_server(self, close_code: int) -> None:
+        """Close open websockets with *close_code* and stop serving (1012 reload, 1001 exit)."""
         self._stop_code = close_code
         if self._server is not None:
             self._server.stop(close_code)
@@ -237,6 +247,7 @@ class Command(BaseCommand):
         return AccessLogMiddleware(application)
 
     def print_banner(self, server: Server, address: Address, port: int) -> None:
+        """runserver's banner, and its production warning unless DJANGO_RUNSERVER_HIDE_WARNING."""
         now = datetime.now().strftime("%B %d, %Y - %X")
         self.stdout.write(
             f"{now}\n"
