@@ -1,46 +1,55 @@
-"""The example project, served by runasgi on both servers: the demos a newcomer tries first."""
+"""The example project, served by runasgi on both servers: the demos a newcomer tries first.
+
+The chat is driven here over real websockets, as its page (chat/static/chat/room.js)
+speaks to it; test_example_browser_e2e.py drives the page itself in Chromium.
+"""
 
 from __future__ import annotations
 
 import json
-import shutil
+import os
 import subprocess
 import sys
-import urllib.request
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.cookiejar import Cookie
+from pathlib import Path
 
 import pytest
-from websockets.sync.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import ClientConnection, connect
 
-from tests.live import ROOT, LiveServer, child_env, runasgi
+from tests.example_site import DEMO_PASSWORD, Visitor, copy_example, example_env, post, receive
+from tests.live import LiveServer, runasgi
 
 pytestmark = pytest.mark.e2e
 
 
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return copy_example(tmp_path_factory.mktemp("example"))
+
+
 @pytest.fixture(scope="module", params=["uvicorn", "daphne"])
-def example(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveServer]:
-    project = tmp_path_factory.mktemp("example") / "example"
-    shutil.copytree(ROOT / "example", project, ignore=shutil.ignore_patterns("*.sqlite3"))
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
-        cwd=project,
-        env=child_env(),
-        check=True,
-    )
-    with runasgi(project, "127.0.0.1:0", "--server", request.param) as live:
+def example(request: pytest.FixtureRequest, project: Path) -> Iterator[LiveServer]:
+    with runasgi(project, "127.0.0.1:0", "--server", request.param, env=example_env()) as live:
         yield live
 
 
+def test_the_example_has_no_missing_migration(project: Path) -> None:
+    check = [sys.executable, "manage.py", "makemigrations", "--check", "--dry-run"]
+    result = subprocess.run(check, cwd=project, env=example_env(), capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def get(live: LiveServer, path: str) -> str:
-    with urllib.request.urlopen(f"http://{live.host}:{live.port}{path}", timeout=5) as reply:
-        return str(reply.read().decode())
+    return Visitor(live).get(path)
 
 
 def test_the_index_links_to_every_demo(example: LiveServer) -> None:
     page = get(example, "/")
-    for demo in ("/ping/", "/echo/", "/counter/"):
+    for demo in ("/ping/", "/echo/", "/counter/", "/rooms/"):
         assert f'href="{demo}"' in page
 
 
@@ -68,3 +77,221 @@ def test_the_json_counter_adds_up(example: LiveServer) -> None:
         assert json.loads(ws.recv(timeout=5)) == {"count": 3}
         ws.send(json.dumps({"increment": 4}))
         assert json.loads(ws.recv(timeout=5)) == {"count": 7}
+
+
+# The chat ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sessions() -> dict[str, Cookie]:
+    """Each user's session cookie after their first login, for their next visits."""
+    return {}
+
+
+@pytest.fixture
+def visitor(example: LiveServer, sessions: dict[str, Cookie]) -> Callable[[str], Visitor]:
+    """A visitor logged in as the given user (the first time through the login form)."""
+
+    def logged_in(username: str) -> Visitor:
+        person = Visitor(example)
+        if username in sessions:
+            person.cookies.set_cookie(sessions[username])
+        else:
+            person.log_in(username)
+            sessions[username] = person.cookie("sessionid")
+        return person
+
+    return logged_in
+
+
+@contextmanager
+def enter(
+    person: Visitor, slug: str, after: int | None = None
+) -> Iterator[tuple[ClientConnection, list]]:
+    """In a room: its websocket, and the history it starts with."""
+    query = "" if after is None else f"?after={after}"
+    with person.connect(f"/ws/rooms/{slug}/{query}") as ws:
+        history = receive(ws)
+        assert history["type"] == "history"
+        yield ws, history["messages"]
+
+
+def history(person: Visitor, slug: str, after: int | None = None) -> list:
+    with enter(person, slug, after) as (_, messages):
+        return messages
+
+
+def texts(messages: list) -> list[str]:
+    return [message["text"] for message in messages]
+
+
+def test_the_home_page_gives_the_demo_accounts(example: LiveServer) -> None:
+    page = get(example, "/")
+    assert "<code>alice</code>" in page
+    assert "<code>bob</code>" in page
+    assert f"<code>{DEMO_PASSWORD}</code>" in page
+
+
+def test_the_rooms_and_a_room_need_a_login(example: LiveServer) -> None:
+    anonymous = Visitor(example)
+    assert anonymous.landing("/rooms/") == "/accounts/login/?next=/rooms/"
+    assert anonymous.landing("/rooms/lobby/") == "/accounts/login/?next=/rooms/lobby/"
+
+
+def test_two_users_chat_in_a_room(visitor: Callable[[str], Visitor]) -> None:
+    alice, bob = visitor("alice"), visitor("bob")
+    slug = alice.create_room(f"Tea {uuid.uuid4().hex[:6]}")
+    assert bob.get("/rooms/").count(f'href="/rooms/{slug}/"') == 1
+    with enter(alice, slug) as (alice_ws, alice_history), enter(bob, slug) as (bob_ws, bob_history):
+        assert alice_history == bob_history == []
+        post(alice_ws, "Hi Bob!")
+        seen_by_bob, seen_by_alice = receive(bob_ws), receive(alice_ws)
+        assert seen_by_bob == seen_by_alice
+        assert (seen_by_bob["type"], seen_by_bob["author"]) == ("message", "alice")
+        assert seen_by_bob["text"] == "Hi Bob!"
+        post(bob_ws, "Hello Alice.")
+        assert (receive(alice_ws)["author"], receive(bob_ws)["author"]) == ("bob", "bob")
+
+
+def test_a_newcomer_gets_the_last_50_messages_oldest_first(
+    visitor: Callable[[str], Visitor],
+) -> None:
+    alice = visitor("alice")
+    slug = alice.create_room(f"Busy {uuid.uuid4().hex[:6]}")
+    ids = []
+    with enter(alice, slug) as (ws, _):
+        for number in range(55):
+            post(ws, f"message {number}")
+            ids.append(receive(ws)["id"])
+    messages = history(visitor("bob"), slug)
+    assert texts(messages) == [f"message {number}" for number in range(5, 55)]
+    assert [message["id"] for message in messages] == ids[5:]
+
+
+def test_a_reconnecting_page_gets_only_what_came_after_its_last_message(
+    visitor: Callable[[str], Visitor],
+) -> None:
+    alice, bob = visitor("alice"), visitor("bob")
+    slug = alice.create_room(f"Gap {uuid.uuid4().hex[:6]}")
+    with enter(alice, slug) as (ws, _):
+        post(ws, "before the gap")
+        last_seen = receive(ws)["id"]
+        post(ws, "during the gap")
+        receive(ws)
+    assert texts(history(bob, slug, after=last_seen)) == ["during the gap"]
+
+
+def test_typing_reaches_the_others_but_not_the_typist(visitor: Callable[[str], Visitor]) -> None:
+    alice, bob = visitor("alice"), visitor("bob")
+    with enter(alice, "lobby") as (alice_ws, _), enter(bob, "lobby") as (bob_ws, _):
+        bob_ws.send(json.dumps({"type": "typing"}))
+        assert receive(alice_ws) == {"type": "typing", "user": "bob"}
+        post(bob_ws, "done typing")
+        # Bob's next message is his chat message: his own typing notice never came.
+        assert receive(bob_ws)["text"] == "done typing"
+        assert receive(alice_ws)["text"] == "done typing"
+
+
+def test_a_message_sent_again_with_its_client_id_is_stored_once(
+    visitor: Callable[[str], Visitor],
+) -> None:
+    """What the page does after a reconnect with a message it saw no confirmation of."""
+    alice, bob = visitor("alice"), visitor("bob")
+    slug = alice.create_room(f"Retry {uuid.uuid4().hex[:6]}")
+    client_id = str(uuid.uuid4())
+    with enter(alice, slug) as (alice_ws, _), enter(bob, slug) as (bob_ws, _):
+        post(alice_ws, "only once", client_id)
+        first = receive(alice_ws)
+        assert receive(bob_ws) == first
+        post(alice_ws, "only once", client_id)
+        assert receive(alice_ws) == first  # confirmed again, to the sender only
+        post(alice_ws, "next")
+        assert receive(bob_ws)["text"] == "next"
+    assert texts(history(bob, slug)) == ["only once", "next"]
+
+
+def test_a_bad_message_is_answered_with_an_error(visitor: Callable[[str], Visitor]) -> None:
+    with enter(visitor("alice"), "lobby") as (ws, _):
+        post(ws, "   ")
+        assert receive(ws) == {"type": "error", "error": "A message is 1 to 1000 characters."}
+        ws.send(json.dumps({"type": "message", "text": "hi", "client_id": "not a uuid"}))
+        assert receive(ws) == {"type": "error", "error": "client_id must be a UUID."}
+
+
+def closing(person: Visitor, path: str) -> tuple[int, str]:
+    """The close code and reason the server ends the websocket at *path* with, at once."""
+    with person.connect(path) as ws, pytest.raises(ConnectionClosed) as closed:
+        ws.recv(timeout=5)
+    assert closed.value.rcvd is not None
+    return closed.value.rcvd.code, closed.value.rcvd.reason
+
+
+def test_an_anonymous_visitor_is_closed_with_4401(example: LiveServer) -> None:
+    assert closing(Visitor(example), "/ws/rooms/lobby/") == (4401, "Log in to chat.")
+
+
+def test_the_session_cookie_of_a_user_who_logged_out_no_longer_opens_the_chat(
+    example: LiveServer,
+) -> None:
+    alice = Visitor(example)
+    alice.log_in("alice")  # a session of its own, not the one the other tests share
+    history(alice, "lobby")  # the chat opens, until...
+    session = alice.cookie("sessionid")
+    alice.log_out()
+    alice.cookies.set_cookie(session)  # as if copied before logging out
+    assert closing(alice, "/ws/rooms/lobby/") == (4401, "Log in to chat.")
+
+
+def test_an_unknown_room_is_closed_with_4404(visitor: Callable[[str], Visitor]) -> None:
+    alice = visitor("alice")
+    assert closing(alice, "/ws/rooms/no-such-room/") == (4404, "No such room.")
+
+
+def test_a_page_of_another_site_cannot_open_the_chat(visitor: Callable[[str], Visitor]) -> None:
+    """The origin check is on: a page elsewhere cannot use the visitor's session."""
+    alice = visitor("alice")
+    with (
+        pytest.raises(InvalidStatus) as refused,
+        alice.connect("/ws/rooms/lobby/", "http://evil.example"),
+    ):
+        pass
+    assert refused.value.response.status_code == 403
+
+
+def test_a_new_user_signs_up_and_chats(example: LiveServer) -> None:
+    carol = Visitor(example)
+    username = f"carol{uuid.uuid4().hex[:6]}"
+    password = "a long enough password 7"
+    landed = carol.submit(
+        "/accounts/signup/",
+        {"username": username, "password1": password, "password2": password},
+    )
+    assert landed == "/rooms/"
+    with enter(carol, "lobby") as (ws, _):
+        post(ws, "hello, I am new")
+        assert receive(ws)["author"] == username
+
+
+def test_a_signup_with_mismatched_passwords_is_shown_the_form_again(example: LiveServer) -> None:
+    fields = {"username": "dave", "password1": "one password 123", "password2": "another 456"}
+    assert Visitor(example).submit("/accounts/signup/", fields) == "/accounts/signup/"
+    login = {"username": "dave", "password": "one password 123"}
+    assert Visitor(example).submit("/accounts/login/", login) == "/accounts/login/"
+
+
+def test_with_redis_the_servers_of_several_processes_share_the_rooms(project: Path) -> None:
+    """REDIS_URL switches broadcast to Redis: a message crosses from uvicorn to daphne."""
+    env = example_env(REDIS_URL=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    with (
+        runasgi(project, "127.0.0.1:0", "--server", "uvicorn", "--noreload", env=env) as first,
+        runasgi(project, "127.0.0.1:0", "--server", "daphne", "--noreload", env=env) as second,
+    ):
+        alice, bob = Visitor(first), Visitor(second)
+        alice.log_in("alice")
+        bob.log_in("bob")
+        slug = alice.create_room(f"Across {uuid.uuid4().hex[:6]}")
+        with enter(alice, slug) as (alice_ws, _), enter(bob, slug) as (bob_ws, _):
+            post(alice_ws, "from uvicorn")
+            assert receive(bob_ws)["text"] == receive(alice_ws)["text"] == "from uvicorn"
+            bob_ws.send(json.dumps({"type": "typing"}))
+            assert receive(alice_ws) == {"type": "typing", "user": "bob"}

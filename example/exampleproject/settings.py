@@ -4,6 +4,7 @@ Django settings for the django-asgi-ws example project.
 These settings are for local development only. Do not use them in production.
 """
 
+import os
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -23,6 +24,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_asgi_ws",
     "demo",
+    "chat",
 ]
 
 MIDDLEWARE = [
@@ -57,6 +59,19 @@ ASGI_APPLICATION = "exampleproject.asgi.application"
 # URLconf holding the websocket routes, served by django_asgi_ws.
 WEBSOCKET_URLCONF = "exampleproject.ws_urls"
 
+# The origin check stays on: pages of the hosts in ALLOWED_HOSTS may open
+# websockets, pages of other sites may not (WEBSOCKET_ALLOWED_ORIGINS unset).
+
+# Chat messages go to every socket of a room through broadcast groups: within
+# this process by default, or through Redis when REDIS_URL is set, so that
+# several server processes share the rooms (pip install -e ".[redis]").
+if os.environ.get("REDIS_URL"):
+    WEBSOCKET_BROADCAST = {
+        "BACKEND": "django_asgi_ws.broadcast.backends.redis.RedisBackend",
+        "LOCATION": os.environ["REDIS_URL"],
+        "PREFIX": "example-chat:",
+    }
+
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
@@ -80,6 +95,10 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "rooms"
+LOGOUT_REDIRECT_URL = "index"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
