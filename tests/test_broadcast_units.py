@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 import threading
 from collections.abc import Iterator
 
@@ -164,7 +165,61 @@ def test_a_backend_whose_loop_closed_opens_again_on_the_next_one() -> None:
     assert asyncio.run(roundtrip("second loop")) == "second loop"
 
 
-def test_memory_publish_sync_without_a_loop_has_nobody_to_deliver_to() -> None:
+# Memory: publish_sync where nobody can hear ------------------------------------------
+
+
+def broadcast_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        record.getMessage()
+        for record in caplog.records
+        if record.name == "django_asgi_ws.broadcast" and record.levelno == logging.WARNING
+    ]
+
+
+def test_memory_publish_sync_in_a_process_without_subscriptions_warns_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A management command, a task worker, a WSGI server: no event loop, no
+    # subscription, so the message reaches nobody.
     backend = MemoryBackend()
-    backend.publish_sync("g", "nobody subscribed in this process")
+    backend.publish_sync("orders", {"id": 1})
+    backend.publish_sync("orders", {"id": 2})
+    backend.publish_sync("invoices", {"id": 3})
+    [warning] = broadcast_warnings(caplog)
+    assert warning.startswith("publish_sync() to group 'orders' reached nobody")
+    assert "Set WEBSOCKET_BROADCAST to the Redis or PostgreSQL backend" in warning
     assert backend.local_groups == set()
+
+
+def test_memory_publish_sync_from_a_thread_of_the_server_does_not_warn(
+    loop_thread: LoopThread, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A sync view under an ASGI server: the server's loop runs the subscriptions.
+    backend = MemoryBackend()
+    subscription = backend.subscribe("orders")
+    loop_thread.run(subscription.__aenter__())
+    try:
+        backend.publish_sync("orders", "from a sync view")
+        assert loop_thread.run(subscription.get()) == "from a sync view"
+        loop_thread.run(subscription.close())
+        backend.publish_sync("orders", "nobody connected right now, which is no mistake")
+    finally:
+        loop_thread.run(backend.close())
+    assert broadcast_warnings(caplog) == []
+
+
+def test_memory_publish_sync_reaches_subscriptions_of_a_loop_that_runs_in_steps(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A script that runs its event loop now and then, from this same thread.
+    backend = MemoryBackend()
+    loop = asyncio.new_event_loop()
+    try:
+        subscription = backend.subscribe("orders")
+        loop.run_until_complete(subscription.__aenter__())
+        backend.publish_sync("orders", "between two steps")
+        assert loop.run_until_complete(subscription.get()) == "between two steps"
+        loop.run_until_complete(backend.close())
+    finally:
+        loop.close()
+    assert broadcast_warnings(caplog) == []
