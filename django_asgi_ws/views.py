@@ -42,8 +42,8 @@ class WebSocketView:
     #: only, as ``bytes``. ``"json"``: text messages decoded from JSON. A message
     #: of the other type closes the connection with 1003, malformed JSON with 1007.
     encoding: ClassVar[EncodingName | None] = None
-    #: The broadcast groups joined once the connection is accepted (see
-    #: :meth:`get_groups`).
+    #: The broadcast groups joined when the connection is accepted, before the
+    #: client learns of it (see :meth:`get_groups`).
     groups: ClassVar[Sequence[str]] = ()
 
     #: The connection, set before :meth:`on_connect` runs.
@@ -95,19 +95,22 @@ class WebSocketView:
     async def dispatch(self, websocket: WebSocket) -> None:
         """Connect, hand each message to ``on_receive``, then ``on_disconnect``.
 
-        ``on_disconnect`` runs once for every connection that was accepted,
-        however it ended; a refused handshake never reaches it.
+        The groups of ``get_groups()`` are joined by ``websocket.accept()``,
+        before the accept is sent. ``on_disconnect`` runs once for every
+        connection that was accepted, however it ended; a refused handshake
+        never reaches it.
         """
         close_code: int = CloseCode.INTERNAL_ERROR
         async with contextlib.AsyncExitStack() as cleanup:
             cleanup.push_async_callback(self._leave_groups)
+            # Joined before the client sees the accept: a broker confirms each
+            # subscription a moment after it is asked, and whatever the client (or
+            # a test) publishes once connected must not fall into that gap.
+            websocket._before_accept = self._join_groups
             try:
                 await self.on_connect(websocket)
                 if websocket.state is WebSocketState.CONNECTING:
                     return  # neither accepted nor refused: the handler refuses it
-                if websocket.state is WebSocketState.CONNECTED:
-                    for group in await self.get_groups():
-                        await self.join(group)
                 await self._receive_loop(websocket)
             except WebSocketDisconnect as exc:
                 close_code = exc.code
@@ -115,6 +118,7 @@ class WebSocketView:
                 close_code = exc.code
                 raise
             finally:
+                websocket._before_accept = None  # never accepted: no cycle left behind
                 if websocket.accepted:
                     await self.on_disconnect(websocket, close_code)
 
@@ -138,12 +142,20 @@ class WebSocketView:
     # Broadcast groups ----------------------------------------------------------
 
     async def get_groups(self) -> Sequence[str]:
-        """The groups to join once accepted; ``groups`` unless overridden.
+        """The groups to join on accepting; ``groups`` unless overridden.
 
         Override it to name groups after the URL or the user, e.g.
-        ``return [f"room-{self.kwargs['room']}"]``.
+        ``return [f"room-{self.kwargs['room']}"]``. It runs when ``on_connect``
+        calls ``websocket.accept()``, so it sees the attributes ``on_connect``
+        set before that call, and the groups are joined before the client
+        hears of the accept. If it or a join raises, the handshake is refused
+        as when ``on_connect`` raises.
         """
         return self.groups
+
+    async def _join_groups(self) -> None:
+        for group in await self.get_groups():
+            await self.join(group)
 
     async def join(self, group: str) -> None:
         """Receive *group*'s messages in ``on_group_message`` from now on."""

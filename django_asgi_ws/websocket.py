@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import enum
 import json
-from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -124,6 +124,7 @@ class WebSocket:
     # properties and for what views attach to the connection themselves.
     __slots__ = (
         "__dict__",
+        "_before_accept",
         "_receive",
         "_request",
         "_send",
@@ -177,6 +178,8 @@ class WebSocket:
         self.max_message_size = max_message_size
         self.rate_limiter = rate_limiter
         self._request: HttpRequest | None = None
+        # Set by WebSocketView: joins its groups before the client hears of the accept.
+        self._before_accept: Callable[[], Awaitable[None]] | None = None
         # Set by the handler: refuses the handshake if the view takes too long.
         self.handshake_timer: Deadlines[Any] | None = None
         self.handshake_task: asyncio.Task[Any] | None = None
@@ -296,6 +299,10 @@ class WebSocket:
                 f"Cannot accept subprotocol {subprotocol!r}: the client offered "
                 f"{self.subprotocols!r}."
             )
+        before_accept = self._before_accept
+        if before_accept is not None:
+            self._before_accept = None
+            await before_accept()  # if it raises, the handshake is refused, not accepted
         self._cancel_handshake_timer()
         message: dict[str, Any] = {"type": "websocket.accept", "subprotocol": subprotocol}
         encoded = _encode_headers(headers) if headers else []

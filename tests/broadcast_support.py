@@ -66,6 +66,51 @@ def make_backend(kind: str, **kwargs: Any) -> Backend:
     raise ValueError(kind)
 
 
+BACKEND_PATHS = {
+    "memory": "django_asgi_ws.broadcast.backends.memory.MemoryBackend",
+    "redis": "django_asgi_ws.broadcast.backends.redis.RedisBackend",
+    "postgres": "django_asgi_ws.broadcast.backends.postgres.PostgresBackend",
+    "late": "tests.broadcast_support.LateConfirmingBackend",
+}
+
+
+def broadcast_setting(kind: str) -> dict[str, Any]:
+    """A ``WEBSOCKET_BROADCAST`` value for *kind* (shared service, prefix of its own)."""
+    setting: dict[str, Any] = {"BACKEND": BACKEND_PATHS[kind], "PREFIX": unique_prefix()}
+    if kind == "redis":
+        setting["LOCATION"] = redis_url()
+    elif kind == "postgres":
+        setting["LOCATION"] = postgres_dsn()
+    return setting
+
+
+class LateConfirmingBackend(MemoryBackend):
+    """The memory backend with a broker's delay: a group hears nothing until confirmed.
+
+    A broker (Redis, PostgreSQL) confirms a subscription a moment after the join
+    asked for it, and what is published before is lost. This makes the same gap
+    in process, and long enough to be hit every time.
+    """
+
+    confirmation_delay = 0.02
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.confirmed: set[str] = set()
+
+    def _group_removed(self, group: str) -> None:
+        self.confirmed.discard(group)
+
+    async def _group_ready(self, group: str) -> None:
+        await asyncio.sleep(self.confirmation_delay)
+        if group in self._groups:
+            self.confirmed.add(group)
+
+    def _deliver(self, group: str, frame: bytes) -> None:
+        if group in self.confirmed:
+            super()._deliver(group, frame)
+
+
 async def eventually(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
     """Wait until *predicate* holds; AssertionError after *timeout* seconds."""
     deadline = time.monotonic() + timeout

@@ -49,6 +49,23 @@ class Quiet(WebSocketView):
         await websocket.send_text(f"joined {data}")
 
 
+class Inbox(WebSocketView):
+    """Groups named after what ``on_connect`` found before accepting; refused without it."""
+
+    owner: str
+
+    async def on_connect(self, websocket: WebSocket) -> None:
+        owner = websocket.GET.get("owner")
+        if owner is None:
+            await websocket.close()
+            return
+        self.owner = owner
+        await websocket.accept()
+
+    async def get_groups(self) -> Sequence[str]:
+        return [f"inbox:{self.owner}"]
+
+
 class SlowReader(WebSocketView):
     """Handles group messages slower than they arrive."""
 
@@ -60,9 +77,9 @@ class SlowReader(WebSocketView):
 
 
 async def room_function(websocket: WebSocket, room: str) -> None:
-    """The function-view idiom: client and group messages in one loop."""
-    await websocket.accept()
+    """The function-view idiom: subscribe, accept, then client and group messages in one loop."""
     async with broadcast.subscribe(f"room-{room}") as subscription:
+        await websocket.accept()
         async for event in broadcast.listen(websocket, subscription):
             if isinstance(event, Message):
                 await websocket.send_json(event.data)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
-from django.test import AsyncClient, override_settings
+from django.test import AsyncClient, Client, override_settings
 
 from django_asgi_ws import WebSocketDisconnect, broadcast
-from django_asgi_ws.test import WebSocketClient
+from django_asgi_ws.test import WebSocketClient, WebSocketRefused
+from tests.broadcast_support import broadcast_setting, unique_group
 
 
 async def test_a_group_message_reaches_a_client_that_never_speaks(
@@ -106,6 +110,77 @@ async def test_the_function_view_idiom(client: WebSocketClient) -> None:
     assert "room-violet" not in broadcast.get_backend().local_groups
 
 
+# Joined before the client sees the accept --------------------------------------------
+
+
+@pytest.fixture(
+    params=[
+        "memory",
+        pytest.param("late", id="memory-confirming-late"),
+        "redis",
+        "postgres",
+    ]
+)
+async def any_backend(request: pytest.FixtureRequest, settings: Any) -> AsyncIterator[None]:
+    """The process's backend for this test: memory, one that confirms joins late as a
+    broker does, or the real Redis or PostgreSQL."""
+    settings.WEBSOCKET_BROADCAST = broadcast_setting(request.param)
+    yield
+    await broadcast.aclose()
+
+
+@pytest.mark.parametrize(
+    "view",
+    [
+        pytest.param("room", id="WebSocketView.get_groups"),
+        pytest.param("room-function", id="function-view-subscribing-before-accept"),
+    ],
+)
+async def test_a_message_published_as_soon_as_connect_returns_reaches_the_view(
+    any_backend: None, view: str, client: WebSocketClient
+) -> None:
+    # Brokers confirm a subscription a moment after it is asked for: the view's
+    # groups are joined before the accept is sent, so nothing falls in between.
+    for number in range(50):
+        room = unique_group("room")
+        async with client.connect(f"/ws/{view}/{room}/") as ws:
+            await broadcast.publish(f"room-{room}", {"n": number})
+            assert await ws.receive_json() == {"n": number}
+
+
+async def test_get_groups_sees_what_on_connect_set_before_accepting(
+    any_backend: None, client: WebSocketClient
+) -> None:
+    async with client.connect("/ws/inbox/?owner=ada") as ws:
+        await broadcast.publish("inbox:ada", "for ada")
+        assert await ws.receive_json() == "for ada"
+
+
+async def test_a_refused_handshake_never_asks_for_its_groups(
+    client: WebSocketClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Inbox.get_groups() would fail without the owner that on_connect checks first.
+    with pytest.raises(WebSocketRefused) as refused:
+        await client.connect("/ws/inbox/")
+    assert refused.value.status_code == 403
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
+
+
+async def test_groups_that_cannot_be_joined_refuse_the_handshake(
+    client: WebSocketClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    # "inbox:two words" is not a valid group name: rather than accepted, then
+    # closed with 1011, the handshake is refused as if on_connect had raised.
+    with pytest.raises(WebSocketRefused) as refused:
+        await client.connect("/ws/inbox/?owner=two+words")
+    assert refused.value.status_code == 500
+    [error] = [record for record in caplog.records if record.levelno >= logging.ERROR]
+    assert error.getMessage() == "Internal error in websocket view for /ws/inbox/"
+    assert error.exc_info is not None
+    assert "Invalid group name" in str(error.exc_info[1])
+    assert broadcast.get_backend().local_groups == set()
+
+
 @pytest.mark.django_db
 async def test_a_sync_django_view_publishes_to_websockets(client: WebSocketClient) -> None:
     async with client.connect("/ws/lobby/") as ws:
@@ -115,6 +190,17 @@ async def test_a_sync_django_view_publishes_to_websockets(client: WebSocketClien
             "group": "announcements",
             "data": {"announcement": "deploy at 5"},
         }
+
+
+@override_settings(WEBSOCKET_BROADCAST={})  # a memory backend of the test's own
+def test_a_sync_view_served_over_wsgi_says_its_message_reached_nobody(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Under WSGI no websocket can subscribe: the memory backend's message is lost,
+    # and a WARNING says so.
+    response = Client().get("/announce/", {"text": "deploy at 5"})
+    assert response.content == b"sent"
+    assert "publish_sync() to group 'announcements' reached nobody" in caplog.text
 
 
 @override_settings(WEBSOCKET_BROADCAST={"QUEUE_SIZE": 5, "OVERFLOW": "close"})

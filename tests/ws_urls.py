@@ -46,6 +46,7 @@ urlpatterns = [
     path("ws/room/<slug:room>/", broadcast_views.Room.as_view()),
     path("ws/room-function/<slug:room>/", broadcast_views.room_function),
     path("ws/lobby/", broadcast_views.Lobby.as_view()),
+    path("ws/inbox/", broadcast_views.Inbox.as_view()),
     path("ws/quiet/", broadcast_views.Quiet.as_view()),
     path("ws/slow-reader/", broadcast_views.SlowReader.as_view()),
     path("ws/flood/<slug:room>/", broadcast_views.flood),
