@@ -19,10 +19,12 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.db import connections
 
 from django_asgi_ws.test import WebSocketClient, WebSocketSession
 from tests.pg import Observer, database_alias
+from tests.testapp.models import Note
 
 # "pg" under tests.settings; "default" if the suite runs with tests.settings_postgres.
 ALIAS = database_alias()
@@ -215,3 +217,26 @@ async def test_without_health_checks_a_killed_backend_fails_one_message_then_is_
         assert third["pid"] != first["pid"]
 
     assert not await observer.wait_until_gone({third["pid"]})
+
+
+# The test's own queries ----------------------------------------------------------------
+
+
+async def test_an_async_tests_own_queries_keep_a_backend_until_closed_in_asgirefs_thread(
+    observer: Observer,
+) -> None:
+    """Why docs/testing.rst has its fixture: PostgreSQL cannot drop a database in use.
+
+    Outside a websocket, an async test's ORM calls run in asgiref's shared worker
+    thread, whose connection outlives the test unless closed in that thread.
+    """
+    await sync_to_async(connections.close_all)()  # what earlier tests left there
+    before = await observer.backends()
+    assert await Note.objects.using(ALIAS).acount() == 0
+    opened = await observer.backends() - before
+    assert len(opened) == 1
+    await asyncio.sleep(0.2)
+    assert await observer.alive(opened) == opened
+
+    await sync_to_async(connections.close_all)()  # the fixture's line
+    assert not await observer.wait_until_gone(opened)
