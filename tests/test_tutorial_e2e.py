@@ -427,6 +427,18 @@ def test_a_socket_without_a_login_is_refused(chat_site: LiveServer) -> None:
     assert refusal(lambda: browser.websocket("/ws/chat/lobby/")) == 403
 
 
+def test_a_room_name_too_long_for_a_group_is_not_found(
+    tutorial: Tutorial, chat_site: LiveServer, server: str
+) -> None:
+    alice = enter_room(chat_site, tutorial.users[0], "lobby")
+    # daphne cannot answer a refused handshake with a status of our choosing: 403.
+    not_found = 404 if server == "uvicorn" else 403
+    assert refusal(lambda: alice.browser.websocket(f"/ws/chat/{'a' * 51}/")) == not_found
+    with alice.browser.websocket(f"/ws/chat/{'a' * 50}/") as longest:
+        longest.send(json.dumps({"text": "still a room"}))
+        assert longest.receive_json()["text"] == "still a room"
+
+
 def test_a_page_of_another_site_is_refused(tutorial: Tutorial, chat_site: LiveServer) -> None:
     alice = enter_room(chat_site, tutorial.users[0], "lobby")
     with alice.browser.websocket(alice.socket_path):
