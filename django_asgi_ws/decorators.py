@@ -1,8 +1,16 @@
 """Access control for websocket views, named after Django's auth decorators.
 
 A view that fails the test is refused before its code runs: the handshake is
-answered with HTTP 403 (browsers see a failed connection). There is no
-redirect to a login page, which a websocket could not follow.
+answered with HTTP 403. There is no redirect to a login page, which a
+websocket could not follow.
+
+A browser cannot tell a refused handshake from a server that is down: both
+close with 1006. Given a ``close_code`` (3000-4999 for an application's own,
+such as 4401), a decorator accepts the handshake instead and closes at once
+with that code and ``reason``, which the page's ``close`` event shows::
+
+    @login_required(close_code=4401, reason="Log in to chat.")
+    async def chat(websocket): ...
 
 Each decorator takes an async function view or a :class:`WebSocketView`
 subclass (or the function ``as_view()`` returns)::
@@ -18,12 +26,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar, cast, overload
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.core.exceptions import PermissionDenied
 
-from django_asgi_ws.websocket import WebSocket
+from django_asgi_ws.websocket import WebSocket, WebSocketException, _validate_close
 
 View = TypeVar("View", bound=Callable[..., Any])
 UserTest = Callable[[Any], "bool | Awaitable[bool]"]
@@ -31,12 +39,18 @@ UserTest = Callable[[Any], "bool | Awaitable[bool]"]
 __all__ = ["login_required", "permission_required", "user_passes_test"]
 
 
-def user_passes_test(test_func: UserTest) -> Callable[[View], View]:
+def user_passes_test(
+    test_func: UserTest, *, close_code: int | None = None, reason: str = ""
+) -> Callable[[View], View]:
     """Refuse the handshake (403) unless ``test_func(user)`` is true.
 
     *test_func* may be sync (run in the connection's thread, so it may query
-    the database) or async.
+    the database) or async. With *close_code*, the handshake is accepted and
+    closed at once with *close_code* and *reason* instead (ValueError at
+    decoration if the code is not one an application may send).
     """
+    if close_code is not None:
+        _validate_close(close_code, reason)
 
     async def check(websocket: WebSocket) -> None:
         user = await websocket.auser()
@@ -44,8 +58,12 @@ def user_passes_test(test_func: UserTest) -> Callable[[View], View]:
             passed = await test_func(user)
         else:
             passed = await sync_to_async(test_func)(user)
-        if not passed:
+        if passed:
+            return
+        if close_code is None:
             raise PermissionDenied
+        await websocket.accept()
+        raise WebSocketException(close_code, reason)
 
     def decorator(view: View) -> View:
         return _apply(view, check)
@@ -53,19 +71,41 @@ def user_passes_test(test_func: UserTest) -> Callable[[View], View]:
     return decorator
 
 
-def login_required(view: View) -> View:
-    """Refuse the handshake (403) unless the user is logged in."""
-    return user_passes_test(_is_authenticated)(view)
+@overload
+def login_required(view: View, /) -> View: ...
 
 
-def permission_required(perm: str | Iterable[str]) -> Callable[[View], View]:
-    """Refuse the handshake (403) unless the user has every permission in *perm*."""
+@overload
+def login_required(
+    *, close_code: int | None = None, reason: str = ""
+) -> Callable[[View], View]: ...
+
+
+def login_required(
+    view: View | None = None, /, *, close_code: int | None = None, reason: str = ""
+) -> View | Callable[[View], View]:
+    """Refuse the handshake (403) unless the user is logged in.
+
+    Used bare (``@login_required``) or with the options of
+    :func:`user_passes_test` (``@login_required(close_code=4401)``).
+    """
+    decorator = user_passes_test(_is_authenticated, close_code=close_code, reason=reason)
+    return decorator if view is None else decorator(view)
+
+
+def permission_required(
+    perm: str | Iterable[str], *, close_code: int | None = None, reason: str = ""
+) -> Callable[[View], View]:
+    """Refuse the handshake (403) unless the user has every permission in *perm*.
+
+    *close_code* and *reason* as for :func:`user_passes_test`.
+    """
     perms = (perm,) if isinstance(perm, str) else tuple(perm)
 
     def has_perms(user: Any) -> bool:
         return bool(user.has_perms(perms))
 
-    return user_passes_test(has_perms)
+    return user_passes_test(has_perms, close_code=close_code, reason=reason)
 
 
 async def _is_authenticated(user: Any) -> bool:

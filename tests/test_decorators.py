@@ -10,7 +10,7 @@ from django.contrib.auth.models import Permission
 from django.urls import path
 
 from django_asgi_ws import WebSocket
-from django_asgi_ws.decorators import login_required, user_passes_test
+from django_asgi_ws.decorators import login_required, permission_required, user_passes_test
 from django_asgi_ws.test import WebSocketClient, WebSocketRefused
 from django_asgi_ws.views import WebSocketView
 from tests import security_views
@@ -132,3 +132,58 @@ def test_decorating_another_class_is_a_type_error() -> None:
 def test_decorators_keep_the_view_name() -> None:
     assert security_views.members_only.__name__ == "members_only"
     assert security_views.StaffView.__name__ == "StaffView"
+
+
+# Closing with a code of the application's own instead of refusing -----------------
+
+
+async def test_with_a_close_code_a_visitor_is_accepted_and_closed_with_it(
+    client: WebSocketClient, ws_routes: Any
+) -> None:
+    """What a browser can see: a refused handshake shows as 1006, this as 4401."""
+
+    @login_required(close_code=4401, reason="Log in to chat.")
+    async def chat(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text("hello")
+
+    ws_routes([path("ws/chat/", chat)])
+    async with client.connect("/ws/chat/") as ws:
+        assert await ws.wait_closed() == 4401
+        assert ws.close_reason == "Log in to chat."
+
+    await client.aforce_login(await make_user())
+    async with client.connect("/ws/chat/") as ws:
+        assert await ws.receive_text() == "hello"
+
+
+async def test_with_a_close_code_a_view_class_never_connects(
+    client: WebSocketClient, ws_routes: Any
+) -> None:
+    ran: list[str] = []
+
+    @permission_required("testapp.add_note", close_code=4403)
+    class Notes(WebSocketView):
+        async def on_connect(self, websocket: WebSocket) -> None:
+            ran.append("on_connect")
+            await websocket.accept()
+
+        async def on_disconnect(self, websocket: WebSocket, close_code: int) -> None:
+            ran.append("on_disconnect")
+
+    ws_routes([path("ws/notes/", Notes.as_view())])
+    await client.aforce_login(await make_user())
+    async with client.connect("/ws/notes/") as ws:
+        assert await ws.wait_closed() == 4403
+        assert ws.close_reason == ""
+    assert ran == []
+
+
+@pytest.mark.parametrize(
+    ("close_code", "reason"),
+    [(1006, ""), (999, ""), (5000, ""), (4401, "é" * 62)],
+    ids=["reserved", "below-range", "above-range", "reason-too-long"],
+)
+def test_a_close_code_a_view_may_not_send_fails_at_decoration(close_code: int, reason: str) -> None:
+    with pytest.raises(ValueError, match=r"close code an application may send|at most 123 bytes"):
+        login_required(close_code=close_code, reason=reason)

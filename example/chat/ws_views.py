@@ -14,7 +14,9 @@ and receives, first the history, then what happens in the room::
     {"type": "error", "error": "..."}
 
 A connection without a logged-in user is accepted and closed at once with
-LOGIN_REQUIRED, one to a room that does not exist with NO_SUCH_ROOM.
+LOGIN_REQUIRED, one to a room that does not exist with NO_SUCH_ROOM: a
+browser shows a refused handshake as code 1006, the same as a server that is
+down, while these codes and their reasons reach the page.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 
 from django_asgi_ws import WebSocket, broadcast
 from django_asgi_ws.broadcast import Message as GroupMessage
+from django_asgi_ws.decorators import login_required
 from django_asgi_ws.views import WebSocketView
 
 from .models import MESSAGE_MAX_LENGTH, Message, Room
@@ -39,6 +42,7 @@ HISTORY_SIZE = 50
 TYPING_INTERVAL = 1.0
 
 
+@login_required(close_code=LOGIN_REQUIRED, reason="Log in to chat.")
 class ChatRoom(WebSocketView):
     encoding = "json"
 
@@ -47,13 +51,9 @@ class ChatRoom(WebSocketView):
     last_typing = 0.0
 
     async def on_connect(self, websocket: WebSocket) -> None:
-        user = await websocket.auser()
-        # Accept before refusing, so that the page learns why: a browser shows
-        # a refused handshake as code 1006, the same as a server that is down.
+        user = await websocket.auser()  # logged in: login_required saw to it
+        # Accept before refusing, so that the page learns why (see above).
         await websocket.accept()
-        if not user.is_authenticated:
-            await websocket.close(LOGIN_REQUIRED, "Log in to chat.")
-            return
         room = await Room.objects.filter(slug=self.kwargs["slug"]).afirst()
         if room is None:
             await websocket.close(NO_SUCH_ROOM, "No such room.")
