@@ -63,11 +63,6 @@ def close_thread_context(
         SyncToAsync.thread_sensitive_context.reset(token)
 
 
-def current_context() -> ThreadSensitiveContext | None:
-    """The thread-sensitive context the handler opened for the current connection."""
-    return SyncToAsync.thread_sensitive_context.get(None)
-
-
 def connection_has_thread() -> bool:
     """Whether sync code ran for the current connection (cheap: no thread switch)."""
     return _has_thread(SyncToAsync.thread_sensitive_context.get(None))
@@ -81,7 +76,7 @@ async def aclose_old_connections() -> bool:
     query. Does nothing if this connection never ran sync code. Returns
     whether a database connection is still open afterwards.
     """
-    if _has_thread(current_context()):
+    if connection_has_thread():
         return await sync_to_async(_close_old_connections, thread_sensitive=True)()
     return False
 

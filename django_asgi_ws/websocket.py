@@ -52,10 +52,6 @@ class WebSocketState(enum.Enum):
     DISCONNECTED = "disconnected"
 
 
-# What the receiving coroutine returns once the connection is over (None is a
-# message: JSON's null).
-ENDED: Any = object()
-
 # Before Python 3.12, reading a member off an Enum class goes through EnumType's
 # __getattr__, four times slower than a global: the per-message paths compare
 # states against these.
@@ -378,36 +374,23 @@ class WebSocket:
 
         Raises WebSocketDisconnect once the connection is over.
         """
-        data: str | bytes = await self._receive_or_raise(None, decode=False)
+        data: str | bytes = await self._next_message(None, False, iterating=False)
         return data
 
-    async def _receive_or_raise(self, kind: type[str] | type[bytes] | None, *, decode: bool) -> Any:
-        data = await self._receive_or_end(kind, decode)
-        if data is ENDED:
-            raise WebSocketDisconnect(
-                self.close_code or CloseCode.NORMAL_CLOSURE, self.close_reason
-            )
-        return data
-
-    async def _receive_or_end(
-        self,
-        kind: type[str] | type[bytes] | None = None,
-        decode: bool = False,
-        end: type[StopAsyncIteration] | None = None,
+    async def _next_message(
+        self, kind: type[str] | type[bytes] | None, decode: bool, *, iterating: bool
     ) -> Any:
-        """The next message, or ENDED once the connection is over (*end* raised instead
-        if given).
+        """The next message, for every receive method and iterator.
 
         A message that is not of *kind* closes with 1003; *decode* parses JSON.
-        The iterators await it directly, with these arguments: every connection
-        ends, and raising WebSocketDisconnect only to catch it, or a coroutine
-        between the iterator and this one, costs more than the rest of a message.
+        Once the connection is over it raises WebSocketDisconnect, or
+        StopAsyncIteration when *iterating*: the iterators await it directly,
+        since a coroutine between them, or an exception raised only to be
+        caught, would cost more than the rest of a message.
         """
         if self.state is not CONNECTED:
             if self.state is DISCONNECTED:
-                if end is not None:
-                    raise end
-                return ENDED
+                raise self._ended(iterating)
             raise RuntimeError(_not_connected("receive", self.state))
         if thread_executors and connection_has_thread():
             # The work for the previous message is done: like request_finished, let
@@ -437,9 +420,7 @@ class WebSocket:
             self._mark_disconnected(
                 message.get("code", CloseCode.NORMAL_CLOSURE), message.get("reason") or ""
             )
-            if end is not None:
-                raise end
-            return ENDED
+            raise self._ended(iterating)
         raise RuntimeError(
             'Expected ASGI message "websocket.receive" or "websocket.disconnect", '
             f"but got {message['type']!r}."
@@ -447,12 +428,12 @@ class WebSocket:
 
     async def receive_text(self) -> str:
         """The next message, which must be text (a binary one closes with 1003)."""
-        text: str = await self._receive_or_raise(str, decode=False)
+        text: str = await self._next_message(str, False, iterating=False)
         return text
 
     async def receive_bytes(self) -> bytes:
         """The next message, which must be binary (a text one closes with 1003)."""
-        data: bytes = await self._receive_or_raise(bytes, decode=False)
+        data: bytes = await self._next_message(bytes, False, iterating=False)
         return data
 
     async def receive_json(self, mode: JSONMode = "text") -> Any:
@@ -461,7 +442,7 @@ class WebSocket:
         A text message, or a binary one with ``mode="binary"``; the other kind
         closes with 1003.
         """
-        return await self._receive_or_raise(_json_kind(mode), decode=True)
+        return await self._next_message(_json_kind(mode), True, iterating=False)
 
     def iter_text(self) -> AsyncIterator[str]:
         """``async for text in websocket.iter_text()``: each text message, until
@@ -482,6 +463,11 @@ class WebSocket:
             self.handshake_timer.discard(self)
             self.handshake_timer = None
             self.handshake_task = None
+
+    def _ended(self, iterating: bool) -> Exception:
+        if iterating:
+            return StopAsyncIteration()
+        return WebSocketDisconnect(self.close_code or CloseCode.NORMAL_CLOSURE, self.close_reason)
 
     def _mark_disconnected(self, code: int, reason: str) -> None:
         self.state = DISCONNECTED
@@ -515,7 +501,7 @@ class Messages:
     def __anext__(self) -> Awaitable[Any]:
         # Not a coroutine of its own: the receiving coroutine, awaited by
         # ``async for`` directly, is one level less per message.
-        return self._websocket._receive_or_end(self._kind, self._decode, StopAsyncIteration)
+        return self._websocket._next_message(self._kind, self._decode, iterating=True)
 
 
 def _too_big(data: str | bytes, limit: int) -> bool:
