@@ -18,6 +18,7 @@ import uvicorn
 
 from django_asgi_ws.asgi_types import ASGIApp
 from django_asgi_ws.servers.base import MissingServerError, ReadyCallback, ServerOptions
+from django_asgi_ws.status import CloseCode
 
 
 def check_websocket_library() -> None:
@@ -39,7 +40,7 @@ def _websocket_protocol() -> Any:
     from websockets.protocol import State
 
     class WebSocketProtocol(WebSocketsSansIOProtocol):
-        shutdown_close_code = 1012
+        shutdown_close_code: int = CloseCode.SERVICE_RESTART
 
         async def send(self, message: Any) -> None:
             if self.handshake_complete and self.conn.state is not State.OPEN:
@@ -89,9 +90,9 @@ def _websocket_protocol() -> Any:
                 text = data.decode()
             except UnicodeDecodeError:
                 # The client's error, not ours: uvicorn would log a traceback.
-                self._fail(1007, "Invalid UTF-8 in a text message.")
+                self._fail(CloseCode.INVALID_PAYLOAD, "Invalid UTF-8 in a text message.")
                 return
-            self.queue.put_nowait({"type": "websocket.receive", "text": text})
+            self.queue.put_nowait({"type": "websocket.receive", "bytes": None, "text": text})
             if not self.read_paused:
                 self.read_paused = True
                 self.transport.pause_reading()
@@ -117,11 +118,11 @@ def _websocket_protocol() -> Any:
 
         def shutdown(self) -> None:
             code = self.shutdown_close_code
-            if code == 1012 or self.close_sent or not self.handshake_complete:
+            if code == CloseCode.SERVICE_RESTART or self.close_sent or not self.handshake_complete:
                 super().shutdown()  # uvicorn's own: 1012 for open sockets
                 return
             self.stop_keepalive()
-            self.queue.put_nowait({"type": "websocket.disconnect", "code": code})
+            self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": ""})
             self.conn.send_close(code)
             self.transport.write(b"".join(self.conn.data_to_send()))
             self.transport.close()
@@ -187,7 +188,6 @@ class UvicornServer:
     name = "uvicorn"
 
     def __init__(self, application: ASGIApp, options: ServerOptions) -> None:
-        check_websocket_library()
         self.options = options
         self._protocol = _websocket_protocol()
         self.config = uvicorn.Config(
@@ -209,6 +209,10 @@ class UvicornServer:
         self._server = _Server(self.config)
         self._server.handle_signals = options.install_signal_handlers
 
+    @classmethod
+    def check_installed(cls) -> None:
+        check_websocket_library()
+
     @property
     def version(self) -> str:
         return str(uvicorn.__version__)
@@ -220,7 +224,7 @@ class UvicornServer:
             sockets = [socket.socket(fileno=self.options.fd)]
         self._server.run(sockets=sockets)
 
-    def stop(self, close_code: int = 1001) -> None:
+    def stop(self, close_code: int = CloseCode.GOING_AWAY) -> None:
         if not isinstance(self._protocol, str):
             self._protocol.shutdown_close_code = close_code
         self._server.should_exit = True

@@ -162,7 +162,7 @@ class RedisBackend(BrokerBackend):
                 await cancel_and_wait(reader, runner)
         finally:
             with suppress(Exception):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()
 
     async def _read(self, pubsub: PubSub, waiters: Waiters, last: asyncio.Future[None]) -> None:
         ping_sent = False
