@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django_asgi_ws.asgi_types import ASGIApp, Message, Receive, Scope, Send
+from django_asgi_ws.asgi_types import ASGIApp, ASGIMessage, Receive, Scope, Send
+from django_asgi_ws.status import CloseCode
 
 logger = logging.getLogger("django.server")
 
@@ -38,7 +39,7 @@ class _HTTPLog:
         self.status = 0
         self.size = 0
 
-    async def send(self, message: Message) -> None:
+    async def send(self, message: ASGIMessage) -> None:
         await self._send(message)
         if message["type"] == "http.response.start":
             self.status = message["status"]
@@ -66,13 +67,13 @@ class _WebSocketLog:
         self.accepted = False
         self.ended = False
 
-    async def receive(self) -> Message:
+    async def receive(self) -> ASGIMessage:
         message = await self._receive()
         if message["type"] == "websocket.disconnect" and self.accepted and not self.ended:
-            self._end("DISCONNECT", message.get("code", 1005))
+            self._end("DISCONNECT", message.get("code", CloseCode.NO_STATUS_RECEIVED))
         return message
 
-    async def send(self, message: Message) -> None:
+    async def send(self, message: ASGIMessage) -> None:
         await self._send(message)
         kind = message["type"]
         if kind == "websocket.accept":
@@ -80,7 +81,7 @@ class _WebSocketLog:
             _log(101, "WebSocket CONNECT %s [%s]", self.scope["path"], _client(self.scope))
         elif kind == "websocket.close" and not self.ended:
             if self.accepted:
-                self._end("CLOSE", message.get("code", 1000))
+                self._end("CLOSE", message.get("code", CloseCode.NORMAL_CLOSURE))
             else:
                 self.ended = True
                 _log(403, "WebSocket REJECT %s [%s] 403", self.scope["path"], _client(self.scope))

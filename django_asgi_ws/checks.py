@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -72,7 +74,19 @@ def check_urlconf(
             )
         ]
     for route, target in routes:
-        if not iscoroutinefunction(target):
+        decorator = django_auth_decorator(target)
+        if decorator is not None:
+            errors.append(
+                checks.Error(
+                    f"The websocket route {route!r} is wrapped by Django's {decorator}, "
+                    "which answers with a redirect to the login page: a websocket "
+                    "cannot follow it, and every anonymous visitor would get an error.",
+                    hint=f"Use django_asgi_ws.decorators.{decorator} instead.",
+                    obj=target,
+                    id="django_asgi_ws.E013",
+                )
+            )
+        elif not iscoroutinefunction(target):
             name = getattr(target, "__qualname__", repr(target))
             errors.append(
                 checks.Error(
@@ -84,6 +98,35 @@ def check_urlconf(
                 )
             )
     return errors
+
+
+def django_auth_decorator(view: Any) -> str | None:
+    """The decorator of ``django.contrib.auth.decorators`` wrapping *view*, if any.
+
+    They all wrap the view through ``user_passes_test``, whose wrapper is found
+    by its code's file; which one it was shows in the closure, where available.
+    """
+    module = sys.modules.get("django.contrib.auth.decorators")
+    if module is None:
+        return None  # never imported: no view uses it
+    current, depth = view, 0
+    while current is not None and depth < 20:
+        code = getattr(current, "__code__", None)
+        if code is not None and code.co_filename == module.__file__:
+            return _decorator_name(current)
+        current, depth = getattr(current, "__wrapped__", None), depth + 1
+    return None
+
+
+def _decorator_name(wrapper: Any) -> str:
+    qualnames = []
+    for cell in wrapper.__closure__ or ():
+        with contextlib.suppress(ValueError):  # an empty cell
+            qualnames.append(str(getattr(cell.cell_contents, "__qualname__", "")))
+    for name in ("permission_required", "login_required"):
+        if any(qualname.startswith(f"{name}.") for qualname in qualnames):
+            return name
+    return "user_passes_test"
 
 
 def check_websocket_library(

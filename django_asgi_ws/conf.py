@@ -1,80 +1,167 @@
-"""Every setting the package reads, with its default, read lazily.
+"""Every setting the package reads: the defaults, the raw values, one typed snapshot.
 
-Reading on each access (rather than once at import) keeps ``override_settings``
-working in tests.
+``get_settings()`` reads every setting once into a :class:`WebSocketSettings` and
+keeps it until a setting changes (``override_settings`` and pytest-django's
+``settings`` fixture send ``setting_changed``), so the per-handshake paths read
+plain attributes rather than Django's lazy settings. What is derived from the
+settings (the origin policy, the connection limits, the route cache) is cached
+per snapshot, so this module's receiver is the only one to forget them.
+
+The raw values, exactly as the project set them, are on ``conf``; the system
+checks read them there to report a wrong type before anything uses it.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.core.signals import setting_changed
+
+#: Every setting of the package with its default, the one place defaults live.
+DEFAULTS: Mapping[str, object] = {
+    "WEBSOCKET_URLCONF": None,
+    "RUNASGI_SERVER": "uvicorn",
+    "ASGI_APPLICATION": None,
+    "WEBSOCKET_MAX_MESSAGE_SIZE": 1024 * 1024,
+    "WEBSOCKET_PING_INTERVAL": 20.0,
+    "WEBSOCKET_PING_TIMEOUT": 20.0,
+    "WEBSOCKET_ALLOWED_ORIGINS": None,
+    "WEBSOCKET_ALLOW_MISSING_ORIGIN": True,
+    "WEBSOCKET_HANDSHAKE_TIMEOUT": 10.0,
+    "WEBSOCKET_RATE_LIMIT": None,
+    "WEBSOCKET_BROADCAST": {"BACKEND": "django_asgi_ws.broadcast.backends.memory.MemoryBackend"},
+}
+
+
+def _read(name: str) -> object:
+    return getattr(settings, name, DEFAULTS[name])
 
 
 class Settings:
-    """The package's settings: one property per setting, each with its default."""
+    """The raw settings, one property each, read from ``django.conf.settings`` on access."""
 
     @property
-    def WEBSOCKET_URLCONF(self) -> Any:
+    def WEBSOCKET_URLCONF(self) -> object:
         """Dotted path of the module whose ``urlpatterns`` are the websocket routes."""
-        return getattr(settings, "WEBSOCKET_URLCONF", None)
+        return _read("WEBSOCKET_URLCONF")
 
     @property
-    def RUNASGI_SERVER(self) -> Any:
+    def RUNASGI_SERVER(self) -> object:
         """The server ``runasgi`` uses unless --server says otherwise."""
-        return getattr(settings, "RUNASGI_SERVER", "uvicorn")
+        return _read("RUNASGI_SERVER")
 
     @property
-    def ASGI_APPLICATION(self) -> Any:
+    def ASGI_APPLICATION(self) -> object:
         """Dotted path of the application ``runasgi`` serves; None serves ours."""
-        return getattr(settings, "ASGI_APPLICATION", None)
+        return _read("ASGI_APPLICATION")
 
     @property
-    def WEBSOCKET_MAX_MESSAGE_SIZE(self) -> Any:
+    def WEBSOCKET_MAX_MESSAGE_SIZE(self) -> object:
         """Largest message in bytes; a larger one closes the connection with 1009."""
-        return getattr(settings, "WEBSOCKET_MAX_MESSAGE_SIZE", 1024 * 1024)
+        return _read("WEBSOCKET_MAX_MESSAGE_SIZE")
 
     @property
-    def WEBSOCKET_PING_INTERVAL(self) -> Any:
+    def WEBSOCKET_PING_INTERVAL(self) -> object:
         """Seconds between keepalive pings; None disables them."""
-        return getattr(settings, "WEBSOCKET_PING_INTERVAL", 20.0)
+        return _read("WEBSOCKET_PING_INTERVAL")
 
     @property
-    def WEBSOCKET_PING_TIMEOUT(self) -> Any:
+    def WEBSOCKET_PING_TIMEOUT(self) -> object:
         """Seconds to wait for the pong before dropping the connection; None waits forever."""
-        return getattr(settings, "WEBSOCKET_PING_TIMEOUT", 20.0)
+        return _read("WEBSOCKET_PING_TIMEOUT")
 
     @property
-    def WEBSOCKET_ALLOWED_ORIGINS(self) -> Any:
+    def WEBSOCKET_ALLOWED_ORIGINS(self) -> object:
         """Origins allowed to open a websocket; None derives them from ALLOWED_HOSTS
         and CSRF_TRUSTED_ORIGINS."""
-        return getattr(settings, "WEBSOCKET_ALLOWED_ORIGINS", None)
+        return _read("WEBSOCKET_ALLOWED_ORIGINS")
 
     @property
-    def WEBSOCKET_ALLOW_MISSING_ORIGIN(self) -> Any:
+    def WEBSOCKET_ALLOW_MISSING_ORIGIN(self) -> object:
         """Whether a handshake without an Origin header (not from a browser) is allowed."""
-        return getattr(settings, "WEBSOCKET_ALLOW_MISSING_ORIGIN", True)
+        return _read("WEBSOCKET_ALLOW_MISSING_ORIGIN")
 
     @property
-    def WEBSOCKET_HANDSHAKE_TIMEOUT(self) -> Any:
+    def WEBSOCKET_HANDSHAKE_TIMEOUT(self) -> object:
         """Seconds a view has to accept or refuse a handshake; None waits forever."""
-        return getattr(settings, "WEBSOCKET_HANDSHAKE_TIMEOUT", 10.0)
+        return _read("WEBSOCKET_HANDSHAKE_TIMEOUT")
 
     @property
-    def WEBSOCKET_RATE_LIMIT(self) -> Any:
+    def WEBSOCKET_RATE_LIMIT(self) -> object:
         """Messages a client may send per connection, as "N/s", "N/m" or "N/h"; None
         sets no limit."""
-        return getattr(settings, "WEBSOCKET_RATE_LIMIT", None)
+        return _read("WEBSOCKET_RATE_LIMIT")
 
     @property
-    def WEBSOCKET_BROADCAST(self) -> Any:
+    def WEBSOCKET_BROADCAST(self) -> object:
         """The broadcast backend and its options, as a dict in the style of CACHES."""
-        return getattr(
-            settings,
-            "WEBSOCKET_BROADCAST",
-            {"BACKEND": "django_asgi_ws.broadcast.backends.memory.MemoryBackend"},
-        )
+        return _read("WEBSOCKET_BROADCAST")
 
 
-#: The settings, as ``conf.WEBSOCKET_URLCONF``; each access reads ``django.conf.settings``.
+#: The raw settings, as ``conf.WEBSOCKET_URLCONF``; each access reads ``django.conf.settings``.
 conf = Settings()
+
+
+# eq=False: a snapshot hashes and compares by identity, so the caches derived
+# from it are keyed by the snapshot itself at the cost of a pointer.
+@dataclass(frozen=True, eq=False)
+class WebSocketSettings:
+    """The settings a running application reads, typed as the system checks ensure."""
+
+    urlconf: str | None
+    runasgi_server: str
+    asgi_application: str | None
+    max_message_size: int
+    ping_interval: float | None
+    ping_timeout: float | None
+    allowed_origins: Sequence[str] | None
+    allow_missing_origin: bool
+    handshake_timeout: float | None
+    rate_limit: str | None
+    broadcast: Mapping[str, Any]
+    # Django's own settings that a handshake reads.
+    force_script_name: str
+    use_x_forwarded_host: bool
+    allowed_hosts: tuple[str, ...]
+    csrf_trusted_origins: tuple[str, ...]
+    debug: bool
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> WebSocketSettings:
+    """The current settings (cached until a setting changes).
+
+    Values are taken as they are, typed as the system checks ensure: a value of
+    the wrong type fails where it is used (and ``manage.py check`` reports it),
+    never here, so that one bad setting cannot break what does not read it.
+    """
+    raw: Any = conf
+    return WebSocketSettings(
+        urlconf=raw.WEBSOCKET_URLCONF,
+        runasgi_server=raw.RUNASGI_SERVER,
+        asgi_application=raw.ASGI_APPLICATION,
+        max_message_size=raw.WEBSOCKET_MAX_MESSAGE_SIZE,
+        ping_interval=raw.WEBSOCKET_PING_INTERVAL,
+        ping_timeout=raw.WEBSOCKET_PING_TIMEOUT,
+        allowed_origins=raw.WEBSOCKET_ALLOWED_ORIGINS,
+        allow_missing_origin=bool(raw.WEBSOCKET_ALLOW_MISSING_ORIGIN),
+        handshake_timeout=raw.WEBSOCKET_HANDSHAKE_TIMEOUT,
+        rate_limit=raw.WEBSOCKET_RATE_LIMIT,
+        broadcast=raw.WEBSOCKET_BROADCAST,
+        force_script_name=str(settings.FORCE_SCRIPT_NAME or ""),
+        use_x_forwarded_host=bool(settings.USE_X_FORWARDED_HOST),
+        allowed_hosts=tuple(settings.ALLOWED_HOSTS),
+        csrf_trusted_origins=tuple(settings.CSRF_TRUSTED_ORIGINS),
+        debug=bool(settings.DEBUG),
+    )
+
+
+def _forget_settings(**kwargs: Any) -> None:
+    get_settings.cache_clear()
+
+
+setting_changed.connect(_forget_settings, dispatch_uid="django_asgi_ws.conf")

@@ -12,10 +12,13 @@ connections) per message instead, in the thread that owns the connections.
 from __future__ import annotations
 
 import contextvars
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import SyncToAsync, ThreadSensitiveContext, sync_to_async
 from django.db import close_old_connections, connections
+
+if TYPE_CHECKING:
+    from django_asgi_ws.asgi_types import ASGIMessage, Receive
 
 # The dict under asgiref's WeakKeyDictionary of per-context thread executors:
 # empty while no connection has run sync code, which a dict tells fastest.
@@ -84,6 +87,20 @@ async def aclose_old_connections() -> bool:
 def _close_old_connections() -> bool:
     close_old_connections()
     return any(conn.connection is not None for conn in connections.all(initialized_only=True))
+
+
+async def receive_between_requests(receive: Receive) -> ASGIMessage:
+    """*receive*'s next message, with Django's per-request database rules around the wait.
+
+    Like request_finished, it lets go of database connections before a wait that
+    may last for hours; like request_started, it drops one that aged or broke
+    meanwhile. For a connection whose sync code ran (see ``connection_has_thread``).
+    """
+    kept_connection = await aclose_old_connections()
+    message = await receive()
+    if kept_connection:
+        await aclose_old_connections()
+    return message
 
 
 async def close_thread_connections(context: ThreadSensitiveContext) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 Key = TypeVar("Key")
 
@@ -54,12 +54,12 @@ class Deadlines(Generic[Key]):
             self._expire(key)
 
 
-_by_loop: dict[tuple[asyncio.AbstractEventLoop, float], Deadlines[object]] = {}
+_by_loop: dict[tuple[asyncio.AbstractEventLoop, float], Deadlines[Any]] = {}
 
 
 def for_loop(
-    loop: asyncio.AbstractEventLoop, timeout: float, expire: Callable[[object], None]
-) -> Deadlines[object]:
+    loop: asyncio.AbstractEventLoop, timeout: float, expire: Callable[[Any], None]
+) -> Deadlines[Any]:
     """The deadlines of *loop* for *timeout*, made on first use.
 
     Keyed by the timeout too: deadlines of one timeout expire in arrival order,
@@ -72,3 +72,31 @@ def for_loop(
             del _by_loop[key]
         deadlines = _by_loop[(loop, timeout)] = Deadlines(loop, timeout, expire)
     return deadlines
+
+
+class HandshakeDeadline:
+    """Cancels the task running a view that neither accepts nor refuses within *timeout*.
+
+    Made in that task. :meth:`stop` once the handshake is decided; ``expired``
+    tells the handler why the view was cancelled.
+    """
+
+    __slots__ = ("_deadlines", "_task", "expired")
+
+    def __init__(self, timeout: float) -> None:
+        #: Whether the timeout ran out (and the task was cancelled).
+        self.expired = False
+        self._task = asyncio.current_task()
+        self._deadlines = for_loop(asyncio.get_running_loop(), timeout, HandshakeDeadline._expire)
+        self._deadlines.add(self)
+
+    def stop(self) -> None:
+        """The handshake is decided: never expire."""
+        self._deadlines.discard(self)
+        self._task = None  # no cycle through the task once it is of no use
+
+    def _expire(self) -> None:
+        task = self._task
+        if task is not None:
+            self.expired = True
+            task.cancel()

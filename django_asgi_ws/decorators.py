@@ -28,10 +28,11 @@ import functools
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar, cast, overload
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.core.exceptions import PermissionDenied
 
-from django_asgi_ws.websocket import WebSocket, WebSocketException, _validate_close
+from django_asgi_ws.exceptions import WebSocketException, validate_close
+from django_asgi_ws.websocket import WebSocket
 
 View = TypeVar("View", bound=Callable[..., Any])
 UserTest = Callable[[Any], "bool | Awaitable[bool]"]
@@ -50,7 +51,7 @@ def user_passes_test(
     decoration if the code is not one an application may send).
     """
     if close_code is not None:
-        _validate_close(close_code, reason)
+        validate_close(close_code, reason)
 
     async def check(websocket: WebSocket) -> None:
         user = await websocket.auser()
@@ -136,7 +137,7 @@ def _apply(view: View, check: Check) -> View:
         await check(websocket)
         return await view(websocket, *args, **kwargs)
 
-    return cast(View, markcoroutinefunction(checked_view))
+    return cast(View, checked_view)
 
 
 def _wrap_class(cls: type[Any], check: Check) -> type[Any]:

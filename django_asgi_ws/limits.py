@@ -6,18 +6,16 @@ import functools
 import re
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
-from django.conf import settings
-from django.core.signals import setting_changed
-
-from django_asgi_ws.conf import conf
+if TYPE_CHECKING:
+    from django_asgi_ws.conf import WebSocketSettings
 
 RATE_PERIODS = {"s": 1.0, "m": 60.0, "h": 3600.0}
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(s|sec|second|m|min|minute|h|hour)\s*$")
 
 
-def parse_rate(value: str) -> tuple[int, float]:
+def parse_rate(value: object) -> tuple[int, float]:
     """``"20/s"`` -> ``(20, 1.0)``: at most 20 messages a second, in bursts of up to 20.
 
     Units: ``s``/``second``, ``m``/``minute``, ``h``/``hour``.
@@ -61,7 +59,7 @@ class RateLimiter:
 
 @dataclass(frozen=True)
 class ConnectionLimits:
-    """The limits every new connection gets; built once per settings change."""
+    """The limits every new connection gets, from one settings snapshot."""
 
     max_message_size: int | None
     handshake_timeout: float | None
@@ -71,51 +69,27 @@ class ConnectionLimits:
         return RateLimiter(*self.rate) if self.rate is not None else None
 
 
-@dataclass(frozen=True)
-class HandshakeSettings:
-    """What every handshake reads from settings, read once per settings change.
-
-    Reading a Django setting goes through LazySettings' Python-level attribute
-    lookup: a handshake would otherwise pay it half a dozen times.
-    """
-
-    force_script_name: str
-    use_x_forwarded_host: bool
-    limits: ConnectionLimits
-
-
 @functools.lru_cache(maxsize=1)
-def get_handshake_settings() -> HandshakeSettings:
-    return HandshakeSettings(
-        force_script_name=str(settings.FORCE_SCRIPT_NAME or ""),
-        use_x_forwarded_host=bool(settings.USE_X_FORWARDED_HOST),
-        limits=get_connection_limits(),
-    )
-
-
-@functools.lru_cache(maxsize=1)
-def get_connection_limits() -> ConnectionLimits:
-    """The limits from settings (cached; cleared when a test changes them).
+def connection_limits(settings: WebSocketSettings) -> ConnectionLimits:
+    """The limits *settings* give (cached per snapshot).
 
     Invalid values are reported by the system checks; here they fail loudly.
     """
-    rate = conf.WEBSOCKET_RATE_LIMIT
-    timeout = conf.WEBSOCKET_HANDSHAKE_TIMEOUT
+    rate = settings.rate_limit
+    timeout = settings.handshake_timeout
     return ConnectionLimits(
-        max_message_size=conf.WEBSOCKET_MAX_MESSAGE_SIZE,
+        max_message_size=settings.max_message_size,
         handshake_timeout=float(timeout) if timeout is not None else None,
         rate=parse_rate(rate) if rate is not None else None,
     )
 
 
-def _clear_cache(*, setting: str, **kwargs: Any) -> None:
-    get_handshake_settings.cache_clear()
-    if setting in {
-        "WEBSOCKET_MAX_MESSAGE_SIZE",
-        "WEBSOCKET_HANDSHAKE_TIMEOUT",
-        "WEBSOCKET_RATE_LIMIT",
-    }:
-        get_connection_limits.cache_clear()
+def is_too_big(data: str | bytes, limit: int) -> bool:
+    """Whether *data* is over *limit* bytes of UTF-8, encoding only text that may be.
 
-
-setting_changed.connect(_clear_cache)
+    A character is 1 to 4 bytes of UTF-8, so text of at most ``limit // 4``
+    characters never is: the per-message path skips the call for it.
+    """
+    if isinstance(data, bytes) or len(data) > limit:
+        return len(data) > limit
+    return len(data.encode("utf-8", "surrogatepass")) > limit

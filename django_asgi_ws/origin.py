@@ -16,20 +16,21 @@ from __future__ import annotations
 
 import enum
 import functools
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from http import HTTPStatus
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from django.conf import settings
-from django.core.signals import setting_changed
 from django.http.request import split_domain_port, validate_host
 from django.utils.http import is_same_domain
 
-from django_asgi_ws.conf import conf
-
 if TYPE_CHECKING:
     from django_asgi_ws.asgi_types import Scope
+    from django_asgi_ws.conf import WebSocketSettings
+
+security_logger = logging.getLogger("django_asgi_ws.security")
 
 # What Django allows when DEBUG is on and ALLOWED_HOSTS is empty.
 DEBUG_ALLOWED_HOSTS = (".localhost", "127.0.0.1", "[::1]")
@@ -90,39 +91,61 @@ def _origin_patterns(origins: Iterable[str]) -> tuple[frozenset[str], dict[str, 
     return frozenset(exact), {scheme: tuple(p) for scheme, p in subdomains.items()}
 
 
-@functools.lru_cache(maxsize=1)
-def get_origin_policy() -> OriginPolicy:
-    """The policy for the current settings (cached; cleared when a test changes them)."""
-    allow_missing = bool(conf.WEBSOCKET_ALLOW_MISSING_ORIGIN)
-    explicit = conf.WEBSOCKET_ALLOWED_ORIGINS
-    if explicit is not None:
-        exact, subdomains = _origin_patterns(o for o in explicit if o != "*")
-        return OriginPolicy(
-            allow_any="*" in explicit,
-            allow_missing=allow_missing,
-            exact=exact,
-            subdomains=subdomains,
-            hosts=(),
-            same_host=False,
+def check_host_and_origin(scope: Scope, settings: WebSocketSettings) -> HTTPStatus | None:
+    """Refuse a repeated or disallowed Host (400) or a foreign Origin (403); None lets it in.
+
+    Every refusal is logged on ``django_asgi_ws.security``.
+    """
+    raw_headers = scope.get("headers") or ()
+    if not isinstance(raw_headers, (list, tuple)):
+        raw_headers = list(raw_headers)
+    # One dict() call in C rather than a Python loop over every header; a
+    # repeated header, rare, shows as a shorter dict and is then looked into.
+    headers = dict(raw_headers)
+    if len(headers) != len(raw_headers):
+        repeated = repeated_host_header(raw_headers)
+        if repeated is not None:
+            # Which one would a proxy, or Django, believe? Refuse rather than guess.
+            security_logger.warning(
+                "Refused websocket %s with more than one %s header.",
+                scope.get("path"),
+                repeated.decode(),
+            )
+            return HTTPStatus.BAD_REQUEST
+    origin_header = headers.get(b"origin")
+    origin = origin_header.decode("latin-1") if origin_header is not None else None
+    host = get_raw_host(headers, scope, settings.use_x_forwarded_host)
+    refusal = refusal_for(settings, host, origin)
+    if refusal is None:
+        return None
+    if refusal is Refusal.HOST:
+        security_logger.warning(
+            "Invalid Host header %r for websocket %s: you may need to add it to ALLOWED_HOSTS.",
+            host,
+            scope.get("path"),
         )
-    exact, subdomains = _origin_patterns(settings.CSRF_TRUSTED_ORIGINS)
-    hosts = allowed_hosts()
-    return OriginPolicy(
-        allow_any=False,
-        allow_missing=allow_missing,
-        exact=exact,
-        subdomains=subdomains,
-        hosts=tuple(h for h in hosts if h != "*"),
-        same_host="*" in hosts,
+        return HTTPStatus.BAD_REQUEST
+    security_logger.warning(
+        "Refused websocket %s from origin %r: not an allowed origin "
+        "(see WEBSOCKET_ALLOWED_ORIGINS).",
+        scope.get("path"),
+        origin,
     )
+    return HTTPStatus.FORBIDDEN
 
 
-def allowed_hosts() -> list[str]:
-    """ALLOWED_HOSTS as Django applies it, including its DEBUG default."""
-    hosts = list(settings.ALLOWED_HOSTS)
-    if settings.DEBUG and not hosts:
-        hosts = list(DEBUG_ALLOWED_HOSTS)
-    return hosts
+def repeated_host_header(raw_headers: Iterable[Iterable[bytes]]) -> bytes | None:
+    """The name of a Host or X-Forwarded-Host header sent more than once, if any."""
+    seen: set[bytes] = set()
+    for name, _ in raw_headers:
+        if name in _HOST_HEADERS:
+            if name in seen:
+                return name
+            seen.add(name)
+    return None
+
+
+_HOST_HEADERS = frozenset({b"host", b"x-forwarded-host"})
 
 
 def get_raw_host(headers: dict[bytes, bytes], scope: Scope, use_x_forwarded_host: bool) -> str:
@@ -140,11 +163,6 @@ def get_raw_host(headers: dict[bytes, bytes], scope: Scope, use_x_forwarded_host
     return f"{name}:{port}" if port not in (None, default_port) else str(name)
 
 
-def is_allowed_host(host: str) -> bool:
-    domain, _ = split_domain_port(host)
-    return bool(domain) and validate_host(domain, allowed_hosts())
-
-
 class Refusal(enum.Enum):
     """Why a handshake's Host or Origin is refused."""
 
@@ -152,32 +170,53 @@ class Refusal(enum.Enum):
     ORIGIN = "origin"  # not an allowed origin: 403
 
 
+# Keyed by the settings snapshot too, so a verdict never outlives the settings
+# that gave it.
 @functools.lru_cache(maxsize=1024)
-def refusal_for(host: str, origin: str | None) -> Refusal | None:
+def refusal_for(settings: WebSocketSettings, host: str, origin: str | None) -> Refusal | None:
     """The verdict on a handshake's Host and Origin, None if both are allowed.
 
     Cached: a site sees few distinct pairs, and both checks would otherwise
     cost more than everything else in a handshake. The cache is bounded, so
-    made-up Host headers cannot grow it, and is cleared when the settings
-    that decide change.
+    made-up Host headers cannot grow it.
     """
-    if not is_allowed_host(host):
+    domain, _ = split_domain_port(host)
+    if not domain or not validate_host(domain, allowed_hosts(settings)):
         return Refusal.HOST
-    if not get_origin_policy().allows(origin, host):
+    if not origin_policy(settings).allows(origin, host):
         return Refusal.ORIGIN
     return None
 
 
-def _clear_cache(*, setting: str, **kwargs: Any) -> None:
-    if setting in {
-        "ALLOWED_HOSTS",
-        "CSRF_TRUSTED_ORIGINS",
-        "DEBUG",
-        "WEBSOCKET_ALLOWED_ORIGINS",
-        "WEBSOCKET_ALLOW_MISSING_ORIGIN",
-    }:
-        get_origin_policy.cache_clear()
-        refusal_for.cache_clear()
+@functools.lru_cache(maxsize=1)
+def origin_policy(settings: WebSocketSettings) -> OriginPolicy:
+    """The origins *settings* allow."""
+    allow_missing = settings.allow_missing_origin
+    explicit = settings.allowed_origins
+    if explicit is not None:
+        exact, subdomains = _origin_patterns(o for o in explicit if o != "*")
+        return OriginPolicy(
+            allow_any="*" in explicit,
+            allow_missing=allow_missing,
+            exact=exact,
+            subdomains=subdomains,
+            hosts=(),
+            same_host=False,
+        )
+    exact, subdomains = _origin_patterns(settings.csrf_trusted_origins)
+    hosts = allowed_hosts(settings)
+    return OriginPolicy(
+        allow_any=False,
+        allow_missing=allow_missing,
+        exact=exact,
+        subdomains=subdomains,
+        hosts=tuple(h for h in hosts if h != "*"),
+        same_host="*" in hosts,
+    )
 
 
-setting_changed.connect(_clear_cache)
+def allowed_hosts(settings: WebSocketSettings) -> tuple[str, ...]:
+    """ALLOWED_HOSTS as Django applies it, including its DEBUG default."""
+    if settings.debug and not settings.allowed_hosts:
+        return DEBUG_ALLOWED_HOSTS
+    return settings.allowed_hosts

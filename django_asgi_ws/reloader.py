@@ -33,10 +33,14 @@ import watchfiles
 from django.utils import autoreload
 from watchfiles._rust_notify import RustNotify
 
+from django_asgi_ws.status import CloseCode
+
 logger = logging.getLogger("django.utils.autoreload")
 
 RESTART_EXIT_CODE = 3  # the code Django's reloader uses too
-FATAL_EXIT_CODE = 2  # a problem a file change cannot fix (port in use, missing server)
+# argparse's exit code for bad command-line arguments, which no file change can fix.
+# (A port in use and a missing server are refused before any server process starts.)
+FATAL_EXIT_CODE = 2
 SERVER_PROCESS_ENV = "DJANGO_ASGI_WS_SERVER_PROCESS"
 LISTEN_FD_ENV = "DJANGO_ASGI_WS_LISTEN_FD"
 STARTED_ENV = "DJANGO_ASGI_WS_STARTED"
@@ -140,7 +144,7 @@ def watch_and_serve(serve: Callable[[], None], stop_server: Callable[[int], None
 
     def on_change(path: Path) -> None:
         restart.set()
-        stop_server(1012)
+        stop_server(CloseCode.SERVICE_RESTART)
 
     # check_errors records the file of a failed import, so the fix is watched too.
     thread = threading.Thread(
@@ -158,7 +162,7 @@ def watch_and_serve(serve: Callable[[], None], stop_server: Callable[[int], None
         while not restart.is_set():
             next(ticker)
     except KeyboardInterrupt:
-        stop_server(1001)
+        stop_server(CloseCode.GOING_AWAY)
         thread.join()
         sys.exit(0)
     thread.join()

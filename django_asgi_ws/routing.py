@@ -1,27 +1,61 @@
-"""Websocket routes live in an ordinary Django URLconf, resolved by Django."""
+"""Websocket routes: the script prefix, the path below it and its route, resolved by Django.
+
+Routes live in an ordinary Django URLconf named by ``WEBSOCKET_URLCONF``.
+"""
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.core.signals import setting_changed
-from django.urls import URLPattern, URLResolver, converters, get_resolver
+from django.urls import URLPattern, URLResolver, converters, get_resolver, set_script_prefix
 from django.urls import reverse as django_reverse
 from django.urls.exceptions import Resolver404
 from django.urls.resolvers import RegexPattern, ResolverMatch, RoutePattern
 
-from django_asgi_ws.conf import conf
+from django_asgi_ws.conf import WebSocketSettings, get_settings
+
+if TYPE_CHECKING:
+    from django_asgi_ws.asgi_types import Scope
 
 __all__ = ["reverse"]
 
 
-@functools.lru_cache(maxsize=1)
-def get_urlconf() -> str:
-    """WEBSOCKET_URLCONF, checked (cached; cleared on every settings change)."""
-    urlconf = conf.WEBSOCKET_URLCONF
+def route(scope: Scope, settings: WebSocketSettings) -> tuple[ResolverMatch, str] | None:
+    """The route of a handshake and its path below the script prefix; None if it has none.
+
+    Sets the script prefix, as Django's handler does for a request, so that
+    ``reverse()`` in the view gives full paths.
+    """
+    script_name = settings.force_script_name or str(scope.get("root_path") or "")
+    if script_name:
+        # Without one, the prefix every context starts with, "/", is already right:
+        # reading asgiref's per-context storage to check would cost more than the rest.
+        set_script_prefix(script_name)
+    path_info = get_path_info(scope, script_name)
+    match = resolve(path_info, urlconf_of(settings))
+    return None if match is None else (match, path_info)
+
+
+def get_script_name(scope: Scope) -> str:
+    """The script prefix, as Django's own ASGI handler computes it."""
+    return get_settings().force_script_name or str(scope.get("root_path") or "")
+
+
+def get_path_info(scope: Scope, script_name: str) -> str:
+    """The decoded path below the script prefix; ``raw_path`` is never used."""
+    path = str(scope["path"])
+    if script_name and path.startswith(script_name):
+        path = path[len(script_name) :]
+    if not path.startswith("/"):
+        path = "/" + path
+    return path
+
+
+def urlconf_of(settings: WebSocketSettings) -> str:
+    """WEBSOCKET_URLCONF, or ImproperlyConfigured if it names no module."""
+    urlconf = settings.urlconf
     if not urlconf or not isinstance(urlconf, str):
         raise ImproperlyConfigured(
             "WEBSOCKET_URLCONF must be the dotted path of a module with urlpatterns, "
@@ -30,28 +64,53 @@ def get_urlconf() -> str:
     return urlconf
 
 
+def get_urlconf() -> str:
+    """The current WEBSOCKET_URLCONF (see :func:`urlconf_of`)."""
+    return urlconf_of(get_settings())
+
+
 def resolve(path_info: str, urlconf: str | None = None) -> ResolverMatch | None:
     """The route matching *path_info* (the path below the script prefix), or None.
 
     When every route of the URLconf uses Django's built-in path converters (or
     regular expressions), resolving is a pure function of the path, so the
-    result is cached; each caller still gets a ResolverMatch of its own.
+    result is cached until the settings change; each caller still gets a
+    ResolverMatch of its own, whose dicts and lists it may change freely.
     """
-    urlconf = urlconf or get_urlconf()
+    settings = get_settings()
+    if _cache.settings is not settings:
+        _cache.reset(settings)
+    urlconf = urlconf or urlconf_of(settings)
     key = (urlconf, path_info)
-    match = _resolved.get(key, _MISSING)
+    resolved = _cache.matches
+    match = resolved.get(key, _MISSING)
     if match is _MISSING:
         match = _resolve(urlconf, path_info)
         if not has_pure_routes(urlconf):
             return match
-        if len(_resolved) >= MAX_CACHED_PATHS:
-            _resolved.clear()  # paths carry what clients choose: stay bounded
-        _resolved[key] = match
+        if len(resolved) >= MAX_CACHED_PATHS:
+            resolved.clear()  # paths carry what clients choose: stay bounded
+        resolved[key] = match
     if match is None:
         return None
+    return _copy_match(match)
+
+
+def _copy_match(match: ResolverMatch) -> ResolverMatch:
+    """A ResolverMatch of the caller's own: its dicts and lists copied, the rest shared.
+
+    The tried list's entries are the URLconf's own patterns, shared as they are.
+    """
     fresh = object.__new__(ResolverMatch)
-    fresh.__dict__.update(match.__dict__)  # args is a tuple, shared safely
-    fresh.kwargs = dict(match.kwargs)
+    attributes = fresh.__dict__
+    attributes.update(match.__dict__)  # args is a tuple, shared safely
+    attributes["kwargs"] = match.kwargs.copy()
+    attributes["captured_kwargs"] = attributes["captured_kwargs"].copy()
+    attributes["extra_kwargs"] = attributes["extra_kwargs"].copy()
+    attributes["app_names"] = match.app_names.copy()
+    attributes["namespaces"] = match.namespaces.copy()
+    if match.tried is not None:
+        attributes["tried"] = match.tried.copy()
     return fresh
 
 
@@ -62,8 +121,22 @@ def _resolve(urlconf: str, path_info: str) -> ResolverMatch | None:
         return None
 
 
+class _RouteCache:
+    """Resolutions and URLconf purity, for the settings snapshot they were found under."""
+
+    def __init__(self) -> None:
+        self.settings: WebSocketSettings | None = None
+        self.matches: dict[tuple[str, str], Any] = {}
+        self.pure: dict[str, bool] = {}
+
+    def reset(self, settings: WebSocketSettings) -> None:
+        self.settings = settings
+        self.matches = {}
+        self.pure = {}
+
+
 MAX_CACHED_PATHS = 2048
-_resolved: dict[tuple[str, str], Any] = {}
+_cache = _RouteCache()
 _MISSING = object()
 
 # Converters whose to_python() depends on the matched text alone and returns an
@@ -78,10 +151,12 @@ _PURE_CONVERTERS = (
 )
 
 
-@functools.lru_cache(maxsize=16)
 def has_pure_routes(urlconf: str) -> bool:
     """Whether resolving against *urlconf* depends on the path alone."""
-    return _patterns_are_pure(get_resolver(urlconf).url_patterns)
+    pure = _cache.pure.get(urlconf)
+    if pure is None:
+        pure = _cache.pure[urlconf] = _patterns_are_pure(get_resolver(urlconf).url_patterns)
+    return pure
 
 
 def _patterns_are_pure(patterns: Sequence[URLPattern | URLResolver]) -> bool:
@@ -95,16 +170,6 @@ def _patterns_are_pure(patterns: Sequence[URLPattern | URLResolver]) -> bool:
         if isinstance(entry, URLResolver) and not _patterns_are_pure(entry.url_patterns):
             return False
     return True
-
-
-def clear_cache(**kwargs: Any) -> None:
-    """Forget cached resolutions (done on every settings change, for tests)."""
-    _resolved.clear()
-    has_pure_routes.cache_clear()
-    get_urlconf.cache_clear()
-
-
-setting_changed.connect(clear_cache)
 
 
 def reverse(

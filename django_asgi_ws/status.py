@@ -1,10 +1,11 @@
-"""Close codes of RFC 6455 section 7.4 and the IANA registry, by name."""
+"""Where a connection stands, and the close codes of RFC 6455 section 7.4 and the IANA
+registry, by name."""
 
 from __future__ import annotations
 
 import enum
 
-__all__ = ["CloseCode", "is_sendable"]
+__all__ = ["CloseCode", "WebSocketState", "is_sendable"]
 
 
 class CloseCode(enum.IntEnum):
@@ -35,3 +36,32 @@ def is_sendable(code: int) -> bool:
     if 3000 <= code <= 4999:
         return True
     return 1000 <= code <= 1014 and code not in (1004, 1005, 1006)
+
+
+class WebSocketState(enum.Enum):
+    """Where a connection stands, from the application's point of view."""
+
+    #: The handshake arrived; it is not yet accepted or refused.
+    CONNECTING = "connecting"
+    #: Accepted: messages flow both ways.
+    CONNECTED = "connected"
+    #: Closed by either side, or refused: nothing more flows.
+    DISCONNECTED = "disconnected"
+
+
+# Before Python 3.12, reading a member off an Enum class goes through EnumType's
+# __getattr__, four times slower than a global: the per-message paths compare
+# states against these.
+CONNECTING = WebSocketState.CONNECTING
+CONNECTED = WebSocketState.CONNECTED
+DISCONNECTED = WebSocketState.DISCONNECTED
+
+
+def not_connected(action: str, state: WebSocketState) -> str:
+    """The RuntimeError message for *action* (send, receive) outside CONNECTED."""
+    if state is CONNECTING:
+        return (
+            f"Cannot {action}: expected state CONNECTED, but the connection is "
+            "CONNECTING; call accept() first."
+        )
+    return f"Cannot {action}: expected state CONNECTED, but the connection is {state.name}."

@@ -7,19 +7,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from functools import update_wrapper
 from typing import Any, ClassVar, Literal, get_args
 
-from asgiref.sync import markcoroutinefunction
 from django.core.exceptions import ImproperlyConfigured
 
 from django_asgi_ws import broadcast
 from django_asgi_ws.broadcast.listen import ClientAndGroups
 from django_asgi_ws.broadcast.subscription import Message, Subscription
+from django_asgi_ws.endings import ending_for
 from django_asgi_ws.status import CloseCode
-from django_asgi_ws.websocket import (
-    WebSocket,
-    WebSocketDisconnect,
-    WebSocketException,
-    WebSocketState,
-)
+from django_asgi_ws.websocket import WebSocket, WebSocketDisconnect, WebSocketState
 
 __all__ = ["WebSocketView"]
 
@@ -90,7 +85,7 @@ class WebSocketView:
         view.view_class = cls  # type: ignore[attr-defined]
         view.view_initkwargs = initkwargs  # type: ignore[attr-defined]
         update_wrapper(view, cls, updated=())
-        return markcoroutinefunction(view)
+        return view
 
     async def dispatch(self, websocket: WebSocket) -> None:
         """Connect, hand each message to ``on_receive``, then ``on_disconnect``.
@@ -100,13 +95,13 @@ class WebSocketView:
         connection that was accepted, however it ended; a refused handshake
         never reaches it.
         """
-        close_code: int = CloseCode.INTERNAL_ERROR
+        close_code: int = CloseCode.NORMAL_CLOSURE
         async with contextlib.AsyncExitStack() as cleanup:
             cleanup.push_async_callback(self._leave_groups)
             # Joined before the client sees the accept: a broker confirms each
             # subscription a moment after it is asked, and whatever the client (or
             # a test) publishes once connected must not fall into that gap.
-            websocket._before_accept = self._join_groups
+            websocket.before_accept(self._join_groups)
             try:
                 await self.on_connect(websocket)
                 if websocket.state is WebSocketState.CONNECTING:
@@ -114,11 +109,11 @@ class WebSocketView:
                 await self._receive_loop(websocket)
             except WebSocketDisconnect as exc:
                 close_code = exc.code
-            except WebSocketException as exc:
-                close_code = exc.code
+            except BaseException as exc:
+                close_code = _code_the_client_gets(websocket, exc)
                 raise
             finally:
-                websocket._before_accept = None  # never accepted: no cycle left behind
+                websocket.before_accept(None)  # never accepted: no cycle left behind
                 if websocket.accepted:
                     await self.on_disconnect(websocket, close_code)
 
@@ -208,3 +203,15 @@ class WebSocketView:
 
         Does nothing by default. Never called for a refused handshake.
         """
+
+
+def _code_the_client_gets(websocket: WebSocket, exc: BaseException) -> int:
+    """The close code the handler sends for *exc*, or the one already exchanged.
+
+    A view cancelled from outside (a server stopping) is reported as 1001,
+    unless a close was already sent or received.
+    """
+    if websocket.close_code is not None:
+        return websocket.close_code
+    ending = ending_for(exc, handshake_timed_out=websocket.handshake_timed_out)
+    return CloseCode.GOING_AWAY if ending is None else ending.code

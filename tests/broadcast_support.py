@@ -103,7 +103,7 @@ class LateConfirmingBackend(MemoryBackend):
 
     async def _group_ready(self, group: str) -> None:
         await asyncio.sleep(self.confirmation_delay)
-        if group in self._groups:
+        if group in self.local_groups:
             self.confirmed.add(group)
 
     def _deliver(self, group: str, frame: bytes) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from django_asgi_ws.access_log import AccessLogMiddleware
-from django_asgi_ws.asgi_types import ASGIApp, Message, Receive, Scope, Send
+from django_asgi_ws.asgi_types import ASGIApp, ASGIMessage, Receive, Scope, Send
 
 CLIENT = ("127.0.0.1", 5000)
 
@@ -47,15 +47,15 @@ def websocket_scope(path: str = "/ws/x/") -> Scope:
     return {"type": "websocket", "path": path, "query_string": b"", "headers": [], "client": CLIENT}
 
 
-async def run(app: ASGIApp, scope: Scope, incoming: list[Message]) -> list[Message]:
+async def run(app: ASGIApp, scope: Scope, incoming: list[ASGIMessage]) -> list[ASGIMessage]:
     """Run *app* behind the middleware with scripted incoming messages; return what it sent."""
     pending = list(incoming)
-    sent: list[Message] = []
+    sent: list[ASGIMessage] = []
 
-    async def receive() -> Message:
+    async def receive() -> ASGIMessage:
         return pending.pop(0)
 
-    async def send(message: Message) -> None:
+    async def send(message: ASGIMessage) -> None:
         sent.append(message)
 
     await AccessLogMiddleware(app)(scope, receive, send)
@@ -72,7 +72,7 @@ def responding(status: int, *chunks: bytes) -> ASGIApp:
     return app
 
 
-CONNECT: Message = {"type": "websocket.connect"}
+CONNECT: ASGIMessage = {"type": "websocket.connect"}
 
 
 # HTTP -------------------------------------------------------------------------------
@@ -239,7 +239,7 @@ async def test_a_websocket_scope_without_client_logs_a_dash(
 
 
 async def test_websocket_messages_reach_the_app_and_the_server_unchanged() -> None:
-    received: list[Message] = []
+    received: list[ASGIMessage] = []
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         received.append(await receive())
@@ -267,10 +267,10 @@ async def test_lifespan_passes_through_with_the_servers_own_callables(
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         seen.extend([scope, receive, send])
 
-    async def receive() -> Message:
+    async def receive() -> ASGIMessage:
         raise AssertionError("not called")
 
-    async def send(message: Message) -> None:
+    async def send(message: ASGIMessage) -> None:
         raise AssertionError("not called")
 
     scope: Scope = {"type": "lifespan", "asgi": {"version": "3.0"}}

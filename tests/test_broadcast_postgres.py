@@ -13,10 +13,8 @@ import psycopg
 import pytest
 
 from django_asgi_ws.broadcast import BroadcastError
-from django_asgi_ws.broadcast.backends.postgres import (
-    PostgresBackend,
-    connect_kwargs_from_database,
-)
+from django_asgi_ws.broadcast.backends.postgres import PostgresBackend
+from django_asgi_ws.broadcast.backends.postgres_connection import connect_kwargs_from_database
 from django_asgi_ws.broadcast.backends.postgres_payload import (
     MAX_PAYLOAD,
     Reassembler,
@@ -225,14 +223,18 @@ def test_a_databases_entry_that_is_not_postgresql_is_refused() -> None:
         connect_kwargs_from_database("default", {"ENGINE": "django.db.backends.sqlite3"})
 
 
-def test_the_default_database_alias_must_be_postgresql() -> None:
-    # tests.settings: "default" is SQLite, "pg" is PostgreSQL.
-    with pytest.raises(ValueError, match=r"DATABASES\['default'\]"):
-        PostgresBackend.from_config({})
-    with pytest.raises(ValueError, match="'nope', which is not in DATABASES"):
-        PostgresBackend.from_config({"OPTIONS": {"DATABASE": "nope"}})
-    with pytest.raises(ValueError, match="sets both LOCATION and OPTIONS"):
-        PostgresBackend.from_config({"LOCATION": postgres_dsn(), "OPTIONS": {"DATABASE": "pg"}})
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        # tests.settings: "default" is SQLite, "pg" is PostgreSQL.
+        ({}, r"DATABASES\['default'\]"),
+        ({"OPTIONS": {"DATABASE": "nope"}}, "'nope', which is not in DATABASES"),
+        ({"LOCATION": postgres_dsn(), "OPTIONS": {"DATABASE": "pg"}}, "sets both LOCATION"),
+    ],
+)
+def test_a_database_alias_it_cannot_use_is_refused(config: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        PostgresBackend.from_config(config)
 
 
 async def test_a_database_alias_with_options_over_it_works(backend: PostgresBackend) -> None:

@@ -101,9 +101,19 @@ async def test_a_malformed_message_is_skipped_with_a_warning(
     assert len(skipped) == 2
 
 
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://:s3cret@cache.internal:6380/2", "redis://***@cache.internal:6380/2"),
+        ("rediss://user:s3cret@cache.internal/0", "rediss://***@cache.internal/0"),
+        ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+    ],
+)
+def test_a_url_is_shown_without_its_credentials(url: str, shown: str) -> None:
+    assert redact(url) == shown
+
+
 def test_the_broker_is_named_without_its_password() -> None:
-    assert redact("redis://:s3cret@cache.internal:6380/2") == "redis://***@cache.internal:6380/2"
-    assert redact("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
     backend = RedisBackend(location="rediss://user:s3cret@cache.internal/0")
     assert backend.broker == "Redis at rediss://***@cache.internal/0"
 

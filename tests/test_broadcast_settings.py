@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import psycopg
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from psycopg import sql
 
 from django_asgi_ws import broadcast, lifespan
 from django_asgi_ws.asgi import get_asgi_application
 from django_asgi_ws.broadcast import loading
 from django_asgi_ws.broadcast.backends import MEMORY, POSTGRES, REDIS
 from django_asgi_ws.broadcast.backends.memory import MemoryBackend
+from django_asgi_ws.broadcast.backends.postgres import PostgresBackend
 from django_asgi_ws.broadcast.backends.redis import RedisBackend
 from django_asgi_ws.broadcast.checks import check_broadcast_settings
-from django_asgi_ws.servers.lifespan import LifespanManager
+from django_asgi_ws.servers.lifespan_driver import LifespanManager
 from tests.broadcast_support import (
     free_port,
     postgres_dsn,
@@ -79,10 +83,18 @@ async def test_the_setting_chooses_and_configures_the_backend(settings: Any) -> 
 async def test_a_subscription_can_override_queue_size_and_overflow() -> None:
     async with broadcast.subscribe(queue_size=3, overflow="close") as subscription:
         assert (subscription.queue_size, subscription.overflow) == (3, "close")
-    with pytest.raises(ValueError, match="QUEUE_SIZE must be a positive integer"):
-        broadcast.subscribe(queue_size=0)
-    with pytest.raises(ValueError, match='OVERFLOW must be "drop_oldest" or "close"'):
-        broadcast.subscribe(overflow="block")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"queue_size": 0}, "QUEUE_SIZE must be a positive integer"),
+        ({"overflow": "block"}, 'OVERFLOW must be "drop_oldest" or "close"'),
+    ],
+)
+def test_a_bad_override_is_refused(override: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        broadcast.subscribe(**override)
 
 
 def test_changing_the_setting_builds_a_new_backend(settings: Any) -> None:
@@ -94,9 +106,32 @@ def test_changing_the_setting_builds_a_new_backend(settings: Any) -> None:
 
 
 def test_publish_sync_in_a_process_without_a_loop_uses_its_own_connection(settings: Any) -> None:
-    settings.WEBSOCKET_BROADCAST = {"BACKEND": POSTGRES, "LOCATION": postgres_dsn()}
-    broadcast.publish_sync(unique_group(), "from a management command")
-    broadcast.get_backend().close_sync()
+    settings.WEBSOCKET_BROADCAST = {
+        "BACKEND": POSTGRES,
+        "LOCATION": postgres_dsn(),
+        "PREFIX": unique_prefix(),
+    }
+    backend = broadcast.get_backend()
+    assert isinstance(backend, PostgresBackend)
+    group = unique_group()
+    received: list[psycopg.Notify] = []
+    with psycopg.connect(postgres_dsn(), autocommit=True) as listener:
+        listener.add_notify_handler(received.append)
+        listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(backend.channel_name(group))))
+        try:
+            broadcast.publish_sync(group, "from a management command")
+            deadline = time.monotonic() + 5
+            while not received and time.monotonic() < deadline:
+                listener.execute("SELECT pg_sleep(0.01)")  # notifications arrive with results
+            [notify] = received
+            sender = listener.execute(
+                "SELECT application_name FROM pg_stat_activity WHERE pid = %s", (notify.pid,)
+            ).fetchone()
+        finally:
+            backend.close_sync()
+    assert notify.payload == 'J"from a management command"'
+    assert sender == ("django_asgi_ws.broadcast",)  # the backend's connection, not Django's
+    assert not backend.is_open  # no event loop took part
 
 
 # Loading errors ---------------------------------------------------------------------
@@ -144,34 +179,41 @@ def ids(config: Any, settings: Any) -> list[str]:
     return [str(message.id) for message in check_broadcast_settings()]
 
 
-def test_the_default_and_the_bundled_backends_pass_the_checks(settings: Any) -> None:
+@pytest.mark.parametrize(
+    "config",
+    [
+        None,  # the setting left at its default
+        {"BACKEND": REDIS, "LOCATION": "rediss://cache:6380/1"},
+        {"BACKEND": POSTGRES, "OPTIONS": {"DATABASE": "pg"}},
+        {"BACKEND": POSTGRES, "LOCATION": "host=db dbname=site"},
+    ],
+)
+def test_the_default_and_the_bundled_backends_pass_the_checks(config: Any, settings: Any) -> None:
+    if config is not None:
+        settings.WEBSOCKET_BROADCAST = config
     assert check_broadcast_settings() == []
-    assert ids({"BACKEND": REDIS, "LOCATION": "rediss://cache:6380/1"}, settings) == []
-    assert ids({"BACKEND": POSTGRES, "OPTIONS": {"DATABASE": "pg"}}, settings) == []
-    assert ids({"BACKEND": POSTGRES, "LOCATION": "host=db dbname=site"}, settings) == []
 
 
 @pytest.mark.parametrize(
     ("config", "expected"),
     [
-        ([], ["django_asgi_ws.E020"]),
-        ({"BAKCEND": MEMORY}, ["django_asgi_ws.E020"]),
+        ([], ["E020"]),
+        ({"BAKCEND": MEMORY}, ["E020"]),
         ({"BACKEND": "django_asgi_ws.broadcast.backends.memcached.Backend"}, ["E021"]),
-        ({"QUEUE_SIZE": "100"}, ["django_asgi_ws.E024"]),
-        ({"OVERFLOW": "drop_newest"}, ["django_asgi_ws.E025"]),
-        ({"BACKEND": REDIS, "LOCATION": "localhost:6379"}, ["django_asgi_ws.E026"]),
-        ({"BACKEND": POSTGRES, "LOCATION": "mysql://db"}, ["django_asgi_ws.E026"]),
-        ({"PREFIX": "a/b"}, ["django_asgi_ws.E027"]),
-        ({"TIMEOUT": 0}, ["django_asgi_ws.E028"]),
-        ({"OPTIONS": "ssl"}, ["django_asgi_ws.E028"]),
-        ({"BACKEND": POSTGRES, "OPTIONS": {"DATABASE": "missing"}}, ["django_asgi_ws.E029"]),
-        ({"BACKEND": POSTGRES}, ["django_asgi_ws.E029"]),
-        ({"QUEUE_SIZE": -1, "OVERFLOW": 1}, ["django_asgi_ws.E024", "django_asgi_ws.E025"]),
+        ({"QUEUE_SIZE": "100"}, ["E024"]),
+        ({"OVERFLOW": "drop_newest"}, ["E025"]),
+        ({"BACKEND": REDIS, "LOCATION": "localhost:6379"}, ["E026"]),
+        ({"BACKEND": POSTGRES, "LOCATION": "mysql://db"}, ["E026"]),
+        ({"PREFIX": "a/b"}, ["E027"]),
+        ({"TIMEOUT": 0}, ["E028"]),
+        ({"OPTIONS": "ssl"}, ["E028"]),
+        ({"BACKEND": POSTGRES, "OPTIONS": {"DATABASE": "missing"}}, ["E029"]),
+        ({"BACKEND": POSTGRES}, ["E029"]),
+        ({"QUEUE_SIZE": -1, "OVERFLOW": 1}, ["E024", "E025"]),
     ],
 )
 def test_each_problem_has_its_check_id(config: Any, expected: list[str], settings: Any) -> None:
-    expected = [e if e.startswith("django") else f"django_asgi_ws.{e}" for e in expected]
-    assert ids(config, settings) == expected
+    assert ids(config, settings) == [f"django_asgi_ws.{check_id}" for check_id in expected]
 
 
 @pytest.mark.parametrize(

@@ -13,26 +13,42 @@ import pytest
 
 from django_asgi_ws.broadcast import validate_group
 from django_asgi_ws.broadcast.backends.memory import MemoryBackend
-from django_asgi_ws.broadcast.broker import Backoff, cancel_and_wait, run_with_timeout
+from django_asgi_ws.broadcast.broker import Backoff
+from django_asgi_ws.broadcast.cancellation import cancel_and_wait, run_with_timeout
 from django_asgi_ws.broadcast.encoding import encode, parse, unpack
 from django_asgi_ws.broadcast.options import GROUP_MAX_LENGTH
 
 # Frames -----------------------------------------------------------------------------
 
 
-def test_json_and_bytes_frames_say_which_they_are() -> None:
-    assert encode({"a": "é"}) == b'J{"a":"\xc3\xa9"}'
-    assert encode(b"\x00raw") == b"B\x00raw"
-    assert encode(memoryview(b"view")) == b"Bview"
-    assert parse(unpack(b'J{"a":"\xc3\xa9"}')) == {"a": "é"}
-    assert parse(unpack(b"B\x00raw")) == b"\x00raw"
+@pytest.mark.parametrize(
+    ("message", "frame", "received"),
+    [
+        ({"a": "é"}, b'J{"a":"\xc3\xa9"}', {"a": "é"}),
+        (b"\x00raw", b"B\x00raw", b"\x00raw"),
+        (memoryview(b"view"), b"Bview", b"view"),
+    ],
+)
+def test_json_and_bytes_frames_say_which_they_are(
+    message: object, frame: bytes, received: object
+) -> None:
+    assert encode(message) == frame
+    assert parse(unpack(frame)) == received
 
 
-def test_a_frame_is_unpacked_once_and_parsed_per_reader() -> None:
-    assert unpack(b'J{"a":"\xc3\xa9"}') == '{"a":"é"}'
-    assert unpack(b"B\x00raw") == b"\x00raw"
-    assert parse('{"a":[1]}') == {"a": [1]}
-    assert parse(b"\x00raw") == b"\x00raw"
+@pytest.mark.parametrize(
+    ("frame", "payload", "message"),
+    [
+        (b'J{"a":"\xc3\xa9"}', '{"a":"é"}', {"a": "é"}),
+        (b'J{"a":[1]}', '{"a":[1]}', {"a": [1]}),
+        (b"B\x00raw", b"\x00raw", b"\x00raw"),
+    ],
+)
+def test_a_frame_is_unpacked_once_and_parsed_per_reader(
+    frame: bytes, payload: str | bytes, message: object
+) -> None:
+    assert unpack(frame) == payload
+    assert parse(payload) == message
 
 
 @pytest.mark.parametrize("frame", [b"", b"X{}", b"J\xff"])

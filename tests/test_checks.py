@@ -159,6 +159,53 @@ def test_urlpatterns_as_a_tuple_pass(settings: Any, make_urlconf: Callable[[str]
     assert checks.check_urlconf() == []
 
 
+# E013: Django's HTTP access decorators ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("decorator", "named"),
+    [
+        ("login_required", "login_required"),
+        ("permission_required('auth.view_user')", "permission_required"),
+        ("user_passes_test(lambda user: user.is_staff)", "user_passes_test"),
+    ],
+)
+def test_a_view_wrapped_by_djangos_own_access_decorator_is_e013_naming_ours(
+    settings: Any, make_urlconf: Callable[[str], str], decorator: str, named: str
+) -> None:
+    settings.WEBSOCKET_URLCONF = make_urlconf(
+        f"""
+        from django.contrib.auth.decorators import {named}
+        from django.urls import path
+        from tests.ws_views import ping
+
+        urlpatterns = [path("ws/private/", {decorator}(ping))]
+        """
+    )
+    [error] = checks.check_urlconf()
+    assert error.id == "django_asgi_ws.E013"
+    assert f"'ws/private/' is wrapped by Django's {named}" in error.msg
+    assert error.hint == f"Use django_asgi_ws.decorators.{named} instead."
+
+
+def test_our_access_decorators_pass_the_checks(
+    settings: Any, make_urlconf: Callable[[str], str]
+) -> None:
+    settings.WEBSOCKET_URLCONF = make_urlconf(
+        """
+        from django.urls import path
+        from django_asgi_ws.decorators import login_required, permission_required
+        from tests.ws_views import ping
+
+        urlpatterns = [
+            path("ws/private/", login_required(ping)),
+            path("ws/staff/", permission_required("auth.view_user")(ping)),
+        ]
+        """
+    )
+    assert checks.check_urlconf() == []
+
+
 # E004: sync views ------------------------------------------------------------------
 
 

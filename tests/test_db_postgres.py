@@ -22,7 +22,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
 
-from django_asgi_ws.test import WebSocketClient, WebSocketSession
+from django_asgi_ws.test import WebSocketClient, WebSocketConnection
 from tests.pg import Observer, database_alias
 from tests.testapp.models import Note
 
@@ -70,7 +70,7 @@ async def observer() -> AsyncIterator[Observer]:
         await watcher.aclose()
 
 
-async def exchange(ws: WebSocketSession, text: str, *, fails: bool = False) -> dict[str, Any]:
+async def exchange(ws: WebSocketConnection, text: str, *, fails: bool = False) -> dict[str, Any]:
     """Send one message and return the view's reply, checking whether the database failed."""
     await ws.send_text(text)
     reply: dict[str, Any] = await ws.receive_json()

@@ -111,10 +111,11 @@ def settings_of_the_package() -> list[str]:
 
 
 def settings_named_in_the_source() -> set[str]:
-    """Every ``settings.X`` and ``getattr(settings, "X"`` in the package."""
+    """Every ``settings.X``, ``getattr(settings, "X"`` and ``_read("X")`` in the package."""
     names: set[str] = set()
     for source in package_sources().values():
         names.update(re.findall(r"\bsettings\.([A-Z][A-Z0-9_]*)\b", source))
+        names.update(re.findall(r"\b_read\(\s*[\"']([A-Z][A-Z0-9_]*)[\"']", source))
         names.update(re.findall(r"getattr\(\s*settings,\s*[\"']([A-Z][A-Z0-9_]*)[\"']", source))
     return names - NOT_SETTINGS
 
@@ -321,7 +322,7 @@ def test_every_public_method_of_a_documented_class_is_documented() -> None:
 
     A member is shown by a directive of its own, or by ``:members:`` on its class
     when it has a docstring (autodoc skips members without one). A class shown
-    with no member at all (``ASGIHandler``) is an opaque type.
+    with no member at all (``WebSocketApplication``) is an opaque type.
     """
     documented = Documented(reference_pages())
     missing = []

@@ -30,7 +30,8 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 
 from django_asgi_ws import WebSocketDisconnect, routing
-from django_asgi_ws.handler import ASGIHandler, get_path_info, get_script_name
+from django_asgi_ws.handler import WebSocketApplication
+from django_asgi_ws.routing import get_path_info, get_script_name
 from django_asgi_ws.test import WebSocketClient, WebSocketRefused
 from tests import fuzz_strategies as fs
 
@@ -91,7 +92,7 @@ def check_asgi_message(message: dict[str, Any]) -> None:
 
 
 async def converse(
-    app: ASGIHandler, scope: dict[str, Any], messages: Sequence[dict[str, Any]] = ()
+    app: WebSocketApplication, scope: dict[str, Any], messages: Sequence[dict[str, Any]] = ()
 ) -> Conversation:
     """Run one connection as a server would: connect, then *messages*, then disconnect.
 
@@ -219,8 +220,8 @@ async def no_tasks_left_behind() -> AsyncIterator[None]:
 
 
 @pytest.fixture
-def app() -> ASGIHandler:
-    return ASGIHandler(DjangoASGIHandler())
+def app() -> WebSocketApplication:
+    return WebSocketApplication(DjangoASGIHandler())
 
 
 # Strategies for whole scopes ------------------------------------------------------------
@@ -350,7 +351,7 @@ def test_resolve_and_get_path_info_never_raise_for_any_path(path: str, root_path
 @fs.fuzz_settings(150)
 @given(scope=hostile_scopes(), messages=messages_after_accept)
 async def test_hostile_handshakes_end_with_a_documented_outcome(
-    app: ASGIHandler, scope: dict[str, Any], messages: list[str | bytes]
+    app: WebSocketApplication, scope: dict[str, Any], messages: list[str | bytes]
 ) -> None:
     """Any scope is accepted or refused as documented, in time, without an error or a leak.
 
@@ -387,7 +388,7 @@ async def test_hostile_handshakes_end_with_a_documented_outcome(
     messages=messages_after_accept,
 )
 async def test_hostile_headers_on_every_route_end_with_a_documented_outcome(
-    app: ASGIHandler, scope: dict[str, Any], messages: list[str | bytes]
+    app: WebSocketApplication, scope: dict[str, Any], messages: list[str | bytes]
 ) -> None:
     """The same, for the routes as they are and mostly valid hosts: the views run and read
     the headers, cookies, query string and subprotocols."""
@@ -406,7 +407,7 @@ async def test_hostile_headers_on_every_route_end_with_a_documented_outcome(
     forwarded=fs.forwarded_hosts,
 )
 async def test_x_forwarded_host_is_checked_like_host_when_trusted(
-    app: ASGIHandler, scope: dict[str, Any], forwarded: bytes, settings: Any
+    app: WebSocketApplication, scope: dict[str, Any], forwarded: bytes, settings: Any
 ) -> None:
     """With USE_X_FORWARDED_HOST, a foreign X-Forwarded-Host is refused whatever Host says."""
     settings.USE_X_FORWARDED_HOST = True
@@ -430,7 +431,7 @@ async def test_x_forwarded_host_is_checked_like_host_when_trusted(
     cookies=st.lists(fs.cookie_headers, min_size=1, max_size=3),
 )
 async def test_forged_and_malformed_session_cookies_never_authenticate(
-    app: ASGIHandler, path: str, cookies: list[bytes]
+    app: WebSocketApplication, path: str, cookies: list[bytes]
 ) -> None:
     """An unknown, malformed or huge session cookie gives an anonymous user and no session;
     a session started for it gets a new key (no fixation)."""
@@ -468,7 +469,7 @@ async def test_forged_and_malformed_session_cookies_never_authenticate(
 @fs.fuzz_settings(100)
 @given(subprotocols=fs.subprotocol_lists)
 async def test_subprotocol_lists_are_offered_to_the_view_unchanged(
-    app: ASGIHandler, subprotocols: list[str]
+    app: WebSocketApplication, subprotocols: list[str]
 ) -> None:
     """The view sees the client's list as is (empty strings, duplicates, commas, thousands)
     and may accept its first entry."""
@@ -602,7 +603,7 @@ async def _outcome(
     *,
     headers: dict[str, str] | None = None,
     send: str | None = None,
-) -> int | str:
+) -> str:
     """ "refused <status>" or "closed <code>" for one connection."""
     try:
         async with client.connect(path, headers=headers) as ws:
@@ -632,13 +633,17 @@ async def test_finding_1_a_hostile_content_type_does_not_break_websocket_user(
     assert (outcome, _internal_errors(caplog)) == ("refused 403", [])
 
 
-async def test_finding_2_too_many_query_fields_are_not_an_internal_error(
+async def test_finding_2_too_many_query_fields_close_with_1008_not_an_internal_error(
     client: WebSocketClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """TooManyFieldsSent from websocket.GET: Django answers 400 (or, accepted, 1008), not 500."""
+    """TooManyFieldsSent from websocket.GET, read by the view after its accept, is the
+    client's error, as Django answers it for HTTP: a close with 1008 and a warning on
+    django.security.TooManyFieldsSent, not a 1011 and a traceback."""
     outcome = await _outcome(client, "/ws/describe/1/?" + "&".join(["q=1"] * 1001))
-    assert outcome in ("refused 400", "closed 1008")
-    assert "Internal error in websocket view for /ws/describe/1/" not in _internal_errors(caplog)
+    assert outcome == "closed 1008"
+    assert _internal_errors(caplog) == []
+    warnings = [(r.name, r.levelno) for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warnings == [("django.security.TooManyFieldsSent", logging.WARNING)]
 
 
 @pytest.mark.parametrize(
@@ -647,7 +652,7 @@ async def test_finding_2_too_many_query_fields_are_not_an_internal_error(
     ids=["the same twice", "a foreign one first"],
 )
 async def test_findings_2_and_3_a_repeated_host_header_is_refused_with_400(
-    app: ASGIHandler, caplog: pytest.LogCaptureFixture, hosts: tuple[bytes, bytes]
+    app: WebSocketApplication, caplog: pytest.LogCaptureFixture, hosts: tuple[bytes, bytes]
 ) -> None:
     """Two Host headers are refused as Django refuses them (400), before a view can trip
     on them in get_host() or a foreign first one be smuggled past the check."""
@@ -671,11 +676,14 @@ async def test_finding_4_deeply_nested_json_closes_with_1007(
     assert (outcome, _internal_errors(caplog)) == ("closed 1007", [])
 
 
-@pytest.mark.parametrize("text", ['{"add": "x"}', "[]", '{"add": 1e999}', "{}"])
-async def test_json_counter_refuses_json_without_an_integer_add(
+@pytest.mark.parametrize("text", ['{"add": "x"}', "[]", '{"add": 1e999}', "{}", "null", "1"])
+async def test_json_counter_closes_with_1008_on_json_without_an_integer_add(
     client: WebSocketClient, caplog: pytest.LogCaptureFixture, text: str
 ) -> None:
-    """Valid JSON of the wrong shape is the client's mistake (1008), not a view error."""
-    outcome = await _outcome(client, "/ws/counter/", send=text)
-    assert outcome != "closed 1011"
+    """Valid JSON of the wrong shape is the client's mistake (1008, with the view's reason),
+    not a view error."""
+    async with client.connect("/ws/counter/") as ws:
+        await ws.send_text(text)
+        assert await ws.wait_closed() == 1008
+    assert ws.close_reason == 'Send {"add": <integer>}.'
     assert _internal_errors(caplog) == []

@@ -12,7 +12,7 @@ from django.db.backends.signals import connection_created
 
 from django_asgi_ws import WebSocketDisconnect, lifespan
 from django_asgi_ws.asgi import get_asgi_application, wrap_asgi_application
-from django_asgi_ws.handler import ASGIHandler
+from django_asgi_ws.handler import WebSocketApplication
 from django_asgi_ws.test import WebSocketClient, WebSocketRefused
 from tests.outcomes import OUTCOMES, Outcome
 
@@ -60,7 +60,7 @@ async def test_refusal_without_denial_extension_is_a_close_before_accept() -> No
     async def send(message: Any) -> None:
         messages.append(message)
 
-    app = ASGIHandler(DjangoASGIHandler())
+    app = WebSocketApplication(DjangoASGIHandler())
     await app({"type": "websocket", "path": "/ws/nowhere/", "headers": []}, receive, send)
     assert messages == [{"type": "websocket.close", "code": 1000}]
 
@@ -74,7 +74,7 @@ async def test_client_leaving_during_the_handshake_runs_no_view() -> None:
     async def send(message: Any) -> None:
         sent.append(message)
 
-    await ASGIHandler(DjangoASGIHandler())(
+    await WebSocketApplication(DjangoASGIHandler())(
         {"type": "websocket", "path": "/ws/fail-before-accept/"}, receive, send
     )
     assert sent == []
@@ -122,7 +122,7 @@ async def test_an_existing_application_can_be_wrapped(client: WebSocketClient) -
 
 async def test_other_scope_types_are_an_error() -> None:
     with pytest.raises(ValueError, match="Unsupported ASGI scope type 'webtransport'"):
-        await ASGIHandler(DjangoASGIHandler())({"type": "webtransport"}, None, None)  # type: ignore[arg-type]
+        await WebSocketApplication(DjangoASGIHandler())({"type": "webtransport"}, None, None)  # type: ignore[arg-type]
 
 
 class LifespanDriver:
@@ -176,7 +176,27 @@ async def test_a_failing_startup_hook_fails_startup(
     assert driver.sent == [
         {"type": "lifespan.startup.failed", "message": "RuntimeError('no database')"}
     ]
-    assert "Startup hook failed" in caplog.text
+    [record] = caplog.records
+    assert record.getMessage() == f"Startup hook {broken.__module__}.{broken.__qualname__} failed"
+    assert record.exc_info is not None
+
+
+async def test_a_startup_hook_failing_at_the_first_connection_refuses_it_as_a_startup_failure(
+    lifespan_hooks: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    @lifespan.on_startup
+    async def broken() -> None:
+        raise RuntimeError("no database")
+
+    client = WebSocketClient(get_asgi_application())
+    with pytest.raises(WebSocketRefused) as refused:
+        await client.connect("/ws/ping/")
+    assert refused.value.status_code == 500
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages == [
+        f"Startup hook {broken.__module__}.{broken.__qualname__} failed",
+        "Refused websocket /ws/ping/: the startup hooks failed.",
+    ]
 
 
 async def test_a_failing_shutdown_hook_still_runs_the_others(lifespan_hooks: Any) -> None:
@@ -194,6 +214,33 @@ async def test_a_failing_shutdown_hook_still_runs_the_others(lifespan_hooks: Any
     await get_asgi_application()({"type": "lifespan"}, driver.receive, driver.send)
     assert driver.sent[-1]["type"] == "lifespan.shutdown.failed"
     assert calls == ["cleanup"]
+
+
+async def test_every_failing_shutdown_hook_is_logged_and_reported(
+    lifespan_hooks: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    @lifespan.on_shutdown
+    async def close_cache() -> None:
+        raise RuntimeError("cache unreachable")
+
+    @lifespan.on_shutdown
+    async def flush_queue() -> None:
+        raise ValueError("queue full")
+
+    driver = LifespanDriver()
+    await get_asgi_application()({"type": "lifespan"}, driver.receive, driver.send)
+    assert driver.sent[-1] == {
+        "type": "lifespan.shutdown.failed",
+        "message": "ValueError('queue full'); RuntimeError('cache unreachable')",
+    }
+    failures = [(r.getMessage(), r.exc_info[1]) for r in caplog.records if r.exc_info]
+    assert [(message, str(error)) for message, error in failures] == [
+        (f"Shutdown hook {flush_queue.__module__}.{flush_queue.__qualname__} failed", "queue full"),
+        (
+            f"Shutdown hook {close_cache.__module__}.{close_cache.__qualname__} failed",
+            "cache unreachable",
+        ),
+    ]
 
 
 async def test_without_lifespan_startup_hooks_run_once_at_the_first_connection(

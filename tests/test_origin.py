@@ -8,13 +8,14 @@ from typing import Any
 import pytest
 from django.test import override_settings
 
-from django_asgi_ws.origin import get_origin_policy
+from django_asgi_ws.conf import get_settings
+from django_asgi_ws.origin import origin_policy
 from django_asgi_ws.test import WebSocketClient, WebSocketRefused
 from tests.accounts import make_user
 
 
 def allowed(origin: str | None, host: str = "example.com") -> bool:
-    return get_origin_policy().allows(origin, host)
+    return origin_policy(get_settings()).allows(origin, host)
 
 
 # Derived from ALLOWED_HOSTS ----------------------------------------------------------
@@ -221,9 +222,9 @@ async def test_with_any_host_allowed_only_same_host_pages_connect(
 
 
 async def test_policy_follows_settings_changes(client: WebSocketClient, settings: Any) -> None:
-    assert not get_origin_policy().allows("https://new.example", "testserver")
+    assert not origin_policy(get_settings()).allows("https://new.example", "testserver")
     settings.WEBSOCKET_ALLOWED_ORIGINS = ["https://new.example"]
-    assert get_origin_policy().allows("https://new.example", "testserver")
+    assert origin_policy(get_settings()).allows("https://new.example", "testserver")
 
 
 async def test_verdicts_follow_settings_changes(client: WebSocketClient, settings: Any) -> None:

@@ -9,8 +9,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 from django.urls import NoReverseMatch
 
-from django_asgi_ws.handler import get_path_info
-from django_asgi_ws.routing import has_pure_routes, resolve, reverse
+from django_asgi_ws.routing import get_path_info, has_pure_routes, resolve, reverse
 from django_asgi_ws.test import WebSocketClient, WebSocketRefused
 
 
@@ -169,4 +168,23 @@ def test_the_route_cache_stays_bounded_whatever_paths_clients_choose(
     for number in range(10):
         assert resolve(f"/ws/describe/{number}/") is not None
         assert resolve(f"/ws/unknown-{number}/") is None
-    assert len(routing._resolved) <= 3
+    assert len(routing._cache.matches) <= 3
+
+
+@pytest.mark.parametrize(
+    "attribute", ["kwargs", "captured_kwargs", "extra_kwargs", "tried", "app_names", "namespaces"]
+)
+def test_a_view_changing_its_cached_match_does_not_change_the_next_connections(
+    attribute: str,
+) -> None:
+    first = resolve("/ws/describe/5/")
+    assert first is not None
+    original = getattr(first, attribute)
+    if isinstance(original, dict):
+        original["changed"] = "by the first connection"
+    else:
+        original.append("changed by the first connection")
+    second = resolve("/ws/describe/5/")
+    assert second is not None
+    assert "changed" not in getattr(second, attribute)
+    assert "changed by the first connection" not in getattr(second, attribute)

@@ -16,7 +16,7 @@ from django.test import override_settings
 from django_asgi_ws import reloader
 from django_asgi_ws.access_log import AccessLogMiddleware
 from django_asgi_ws.addrport import Address
-from django_asgi_ws.handler import ASGIHandler
+from django_asgi_ws.handler import WebSocketApplication
 from django_asgi_ws.management.commands.runasgi import Command, production_target
 from tests import asgi_app
 
@@ -177,7 +177,7 @@ def test_without_asgi_application_it_serves_our_handler_behind_the_access_log(
     del settings.ASGI_APPLICATION
     application = runasgi().get_application(options())
     assert isinstance(application, AccessLogMiddleware)
-    assert isinstance(application.application, ASGIHandler)
+    assert isinstance(application.application, WebSocketApplication)
 
 
 def test_with_asgi_application_it_serves_that_object_behind_the_access_log(
@@ -195,7 +195,7 @@ def test_with_debug_and_staticfiles_static_files_are_served() -> None:
     application = runasgi().get_application(options())
     assert isinstance(application, AccessLogMiddleware)
     assert isinstance(application.application, ASGIStaticFilesHandler)
-    assert isinstance(application.application.application, ASGIHandler)
+    assert isinstance(application.application.application, WebSocketApplication)
 
 
 @WITH_STATICFILES
@@ -218,20 +218,20 @@ def test_with_insecure_static_files_are_served_without_debug() -> None:
 @override_settings(DEBUG=False)
 def test_without_debug_or_insecure_static_files_are_not_served() -> None:
     application = runasgi().get_application(options())
-    assert isinstance(application.application, ASGIHandler)
+    assert isinstance(application.application, WebSocketApplication)
 
 
 @WITH_STATICFILES
 @override_settings(DEBUG=True)
 def test_nostatic_turns_static_files_off() -> None:
     application = runasgi().get_application(options(use_static_handler=False))
-    assert isinstance(application.application, ASGIHandler)
+    assert isinstance(application.application, WebSocketApplication)
 
 
 @override_settings(DEBUG=True)
 def test_without_staticfiles_installed_static_files_are_not_served() -> None:
     application = runasgi().get_application(options(insecure_serving=True))
-    assert isinstance(application.application, ASGIHandler)
+    assert isinstance(application.application, WebSocketApplication)
 
 
 @pytest.mark.parametrize(

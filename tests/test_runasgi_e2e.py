@@ -329,7 +329,6 @@ def test_recovers_from_a_syntax_error(tmp_path: Path, server: str, broken: str) 
         assert answer(live) == "v1:ping"
         since = len(live.log())
         path.write_text(source + "\n)\n")
-        time.sleep(2)
         wait_for_output(live, "SyntaxError", since)
         assert live.process.poll() is None, live.log()
         if broken == "mysite/views.py":
@@ -343,12 +342,25 @@ def test_recovers_from_a_syntax_error(tmp_path: Path, server: str, broken: str) 
 
 @pytest.mark.parametrize("server", SERVERS)
 def test_noreload_keeps_serving_the_code_it_started_with(tmp_path: Path, server: str) -> None:
+    """An edit that a reloading runasgi of the same project acts on (it closes its sockets
+    with 1012 and serves the new code) leaves one started with --noreload as it was: the
+    socket opened before the edit stays open, and every answer comes from the old code."""
     project = make_project(tmp_path)
-    with runasgi(project, "127.0.0.1:0", "--server", server, "--noreload") as live:
-        assert answer(live) == "v1:ping"
+    with (
+        runasgi(project, "127.0.0.1:0", "--server", server, "--noreload") as live,
+        runasgi(project, "127.0.0.1:0", "--server", server) as reloading,
+        connect(ws_url(live, "/ws/echo/"), proxy=None) as kept,
+        connect(ws_url(reloading, "/ws/echo/"), proxy=None) as closed,
+    ):
+        say_hello(kept)
+        say_hello(closed)
         replace_in(project / "mysite" / "views.py", VIEWS_V1, VIEWS_V2)
-        time.sleep(2)
+        assert close_code(closed) == 1012
+        wait_for_answer(reloading, "v2:ping")
+        say_hello(kept)
         assert answer(live) == "v1:ping"
+        assert "changed, reloading." in reloading.log()
+        assert "changed, reloading." not in live.log()
         assert live.process.poll() is None
 
 

@@ -10,9 +10,9 @@ from django.core.exceptions import ImproperlyConfigured
 
 from django_asgi_ws import lifespan
 from django_asgi_ws.asgi import get_asgi_application
-from django_asgi_ws.asgi_types import Message, Receive, Scope, Send
+from django_asgi_ws.asgi_types import ASGIMessage, Receive, Scope, Send
 from django_asgi_ws.servers import get_server_class
-from django_asgi_ws.servers.lifespan import LifespanError, LifespanManager
+from django_asgi_ws.servers.lifespan_driver import LifespanError, LifespanManager
 
 Hooks = tuple[list[lifespan.Hook], list[lifespan.Hook]]
 
@@ -63,7 +63,7 @@ async def test_an_app_raising_on_the_lifespan_scope_does_not_support_it() -> Non
 
 
 async def test_shutdown_is_not_sent_to_an_app_without_lifespan_support() -> None:
-    received: list[Message] = []
+    received: list[ASGIMessage] = []
 
     async def http_only(scope: Scope, receive: Receive, send: Send) -> None:
         received.append(await receive())

@@ -117,6 +117,36 @@ async def test_on_disconnect_gets_the_code_of_a_raised_websocket_exception(
     assert view_urlconf == [("RaisesWebSocketException", 4002)]
 
 
+@pytest.mark.parametrize(
+    ("raised", "code"),
+    [
+        ("permission-denied", 1008),
+        ("http404", 1008),
+        ("suspicious-operation", 1008),
+        ("bad-request", 1008),
+        ("value-error", 1011),
+    ],
+)
+async def test_on_disconnect_gets_the_code_the_client_gets_when_on_receive_raises(
+    client: WebSocketClient, view_urlconf: list[tuple[str, int]], raised: str, code: int
+) -> None:
+    async with client.connect(f"/raises/{raised}/") as ws:
+        await ws.send_text("hello")
+        assert await ws.wait_closed() == code
+    assert view_urlconf == [("RaisesInOnReceive", code)]
+
+
+async def test_on_disconnect_gets_1001_not_1011_when_the_view_is_cancelled(
+    client: WebSocketClient, view_urlconf: list[tuple[str, int]]
+) -> None:
+    ws = await client.connect("/raises/cancelled/")
+    await ws.send_text("hello")
+    # The server closes a cancelled view's connection, not the application.
+    with pytest.raises(AssertionError, match="returned without closing"):
+        await ws.wait_closed()
+    assert view_urlconf == [("RaisesInOnReceive", 1001)]
+
+
 async def test_on_disconnect_gets_the_views_own_code_when_the_view_closes(
     client: WebSocketClient, view_urlconf: list[tuple[str, int]]
 ) -> None:

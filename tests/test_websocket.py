@@ -515,11 +515,6 @@ def test_websocket_exception_rejects_a_reason_over_123_bytes() -> None:
         WebSocketException(1008, "x" * 124)
 
 
-def test_websocket_exception_keeps_its_code_and_reason() -> None:
-    exception = WebSocketException(4001, "not allowed")
-    assert (exception.code, exception.reason) == (4001, "not allowed")
-
-
 # The client going away mid-send ------------------------------------------------
 
 

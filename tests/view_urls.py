@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
+from django.http import Http404
 from django.urls import path, re_path
 
 from django_asgi_ws import WebSocket, WebSocketException
@@ -38,6 +41,23 @@ class RaisesWebSocketException(RecordsDisconnect):
         raise WebSocketException(4002, "raised by the view")
 
 
+RAISED_AFTER_ACCEPT: dict[str, type[BaseException]] = {
+    "permission-denied": PermissionDenied,
+    "http404": Http404,
+    "suspicious-operation": SuspiciousOperation,
+    "bad-request": BadRequest,
+    "value-error": ValueError,
+    "cancelled": asyncio.CancelledError,
+}
+
+
+class RaisesInOnReceive(RecordsDisconnect):
+    """Raises RAISED_AFTER_ACCEPT[name] for the first message."""
+
+    async def on_receive(self, websocket: WebSocket, data: Any) -> None:
+        raise RAISED_AFTER_ACCEPT[self.kwargs["name"]]()
+
+
 class ClosesItself(RecordsDisconnect):
     async def on_receive(self, websocket: WebSocket, data: Any) -> None:
         await websocket.close(4000, "closed by the view")
@@ -65,6 +85,7 @@ urlpatterns = [
     path("echo/", Echo.as_view()),
     path("fails/", FailsInOnReceive.as_view()),
     path("raises/", RaisesWebSocketException.as_view()),
+    path("raises/<str:name>/", RaisesInOnReceive.as_view()),
     path("closes-itself/", ClosesItself.as_view()),
     path("accepts-then-closes/", AcceptsThenCloses.as_view()),
     path("refuses/", Refuses.as_view()),

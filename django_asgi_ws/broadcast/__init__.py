@@ -18,11 +18,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django_asgi_ws.broadcast.base import Backend, BroadcastError
+from django_asgi_ws.broadcast.base import Backend
+from django_asgi_ws.broadcast.errors import BroadcastError, SubscriberTooSlow
 from django_asgi_ws.broadcast.listen import listen
 from django_asgi_ws.broadcast.loading import aclose, get_backend
 from django_asgi_ws.broadcast.options import OverflowPolicy, validate_group
-from django_asgi_ws.broadcast.subscription import Message, SubscriberTooSlow, Subscription
+from django_asgi_ws.broadcast.subscription import Message, Subscription
 
 __all__ = [
     "Backend",

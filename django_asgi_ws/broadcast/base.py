@@ -19,10 +19,13 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from django_asgi_ws.broadcast.drops import DropReporter
 from django_asgi_ws.broadcast.encoding import encode, parse, unpack
+from django_asgi_ws.broadcast.errors import BroadcastError
+from django_asgi_ws.broadcast.membership import LocalGroups, Subscriber
 from django_asgi_ws.broadcast.options import (
     DEFAULT_OVERFLOW,
     DEFAULT_PREFIX,
@@ -30,20 +33,17 @@ from django_asgi_ws.broadcast.options import (
     DEFAULT_TIMEOUT,
     OverflowPolicy,
     validate_group,
+    validate_location,
     validate_overflow,
     validate_prefix,
     validate_queue_size,
     validate_timeout,
 )
-from django_asgi_ws.broadcast.subscription import DropReporter, Subscription
+from django_asgi_ws.broadcast.subscription import Subscription
 
 logger = logging.getLogger("django_asgi_ws.broadcast")
 
 __all__ = ["Backend", "BroadcastError", "OverflowPolicy", "validate_group"]
-
-
-class BroadcastError(Exception):
-    """A message could not be published: the broker is unreachable or refused it."""
 
 
 class Backend:
@@ -81,8 +81,7 @@ class Backend:
         self.timeout = validate_timeout(timeout)
         self.drops = DropReporter()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._groups: dict[str, set[Subscription]] = {}
-        self._subscriptions: set[Subscription] = set()
+        self._local = LocalGroups()
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Backend:
@@ -99,16 +98,7 @@ class Backend:
     @classmethod
     def validate_location(cls, location: object) -> None:
         """Raise ValueError if this backend cannot use *location*."""
-        if not isinstance(location, str):
-            raise ValueError(f"LOCATION must be a str; it is {location!r}.")
-        if cls.location_schemes:
-            scheme = location.partition("://")[0] if "://" in location else ""
-            if scheme not in cls.location_schemes:
-                schemes = ", ".join(f"{s}://" for s in cls.location_schemes)
-                raise ValueError(
-                    f"LOCATION {location!r} does not start with one of {schemes} "
-                    f"for {cls.__name__}."
-                )
+        validate_location(location, cls.location_schemes, backend=cls.__name__)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} prefix={self.prefix!r}>"
@@ -142,10 +132,7 @@ class Backend:
         """End every subscription and close the broker connections."""
         try:
             if self._loop is not None:
-                for subscription in list(self._subscriptions):
-                    subscription._end()
-                self._groups.clear()
-                self._subscriptions.clear()
+                self._local.end_all()
                 await self._close()
         finally:
             self._loop = None
@@ -156,8 +143,7 @@ class Backend:
 
     def _forget_state(self) -> None:
         """Drop what belonged to a closed event loop, so that another one can use the backend."""
-        self._groups.clear()
-        self._subscriptions.clear()
+        self._local.clear()
 
     async def ping(self) -> None:
         """Check that the broker answers; BroadcastError saying what is wrong if not."""
@@ -256,33 +242,33 @@ class Backend:
     @property
     def local_groups(self) -> frozenset[str]:
         """The groups that at least one subscription of this process has joined."""
-        return frozenset(self._groups)
+        return self._local.names
 
-    async def _join(self, subscription: Subscription, group: str) -> None:
+    # What subscriptions call (the GroupRegistry protocol) ---------------------
+
+    async def register(self, subscriber: Subscriber, group: str) -> None:
+        """Make *subscriber* a member of *group*; return once its messages reach this process."""
         await self.open()
-        self._subscriptions.add(subscription)
-        members = self._groups.get(group)
-        if members is None:
-            self._groups[group] = {subscription}
+        if self._local.add(subscriber, group):
             self._group_added(group)
-        else:
-            members.add(subscription)
         await self._group_ready(group)
 
-    def _leave(self, subscription: Subscription, group: str) -> None:
-        """Synchronous, so that leaving cannot be interrupted half-way by a cancellation."""
-        members = self._groups.get(group)
-        if members is None or subscription not in members:
-            return
-        members.discard(subscription)
-        if not members:
-            del self._groups[group]
+    def unregister(self, subscriber: Subscriber, group: str) -> None:
+        """Remove *subscriber* from *group*; synchronous, so no cancellation stops it half-way."""
+        if self._local.remove(subscriber, group):
             self._group_removed(group)
 
-    def _discard(self, subscription: Subscription, groups: Iterable[str]) -> None:
-        for group in groups:
-            self._leave(subscription, group)
-        self._subscriptions.discard(subscription)
+    def is_registered(self, subscriber: Subscriber, group: str) -> bool:
+        """Whether *subscriber* is a member of *group* in this process."""
+        return self._local.has(subscriber, group)
+
+    def forget(self, subscriber: Subscriber) -> None:
+        """*subscriber* closed: closing the backend no longer needs to end it."""
+        self._local.forget(subscriber)
+
+    def report_dropped(self, subscriber: Subscriber, count: int) -> None:
+        """Count *count* messages dropped for *subscriber*; a WARNING at most every 10 s."""
+        self.drops.report(subscriber, count)
 
     def _group_added(self, group: str) -> None:
         """Hook: *group* has its first subscriber in this process."""
@@ -295,7 +281,7 @@ class Backend:
 
     def _deliver(self, group: str, frame: bytes) -> None:
         """Hand one message to every subscription of *group* in this process."""
-        members = self._groups.get(group)
+        members = self._local.members(group)
         if not members:
             return
         try:
@@ -306,5 +292,5 @@ class Backend:
         # Decoded once, and the same objects handed to every subscription: a
         # copy each would cost more than the whole rest of the fan-out.
         delivery = (group, data)
-        for subscription in list(members):
-            subscription._put(delivery)
+        for subscriber in members:
+            subscriber.put(delivery)

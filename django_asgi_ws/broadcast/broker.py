@@ -15,45 +15,15 @@ import asyncio
 import logging
 import random
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
-from django_asgi_ws.broadcast.base import Backend, BroadcastError
+from django_asgi_ws.broadcast.base import Backend
+from django_asgi_ws.broadcast.cancellation import cancel_and_wait, run_with_timeout
+from django_asgi_ws.broadcast.errors import BroadcastError
 
 logger = logging.getLogger("django_asgi_ws.broadcast")
-
-T = TypeVar("T")
-
-
-async def cancel_and_wait(*tasks: asyncio.Future[Any]) -> None:
-    """Cancel *tasks* and wait until they are done.
-
-    Cancels again until they are: before Python 3.12, ``asyncio.wait_for`` (which
-    redis-py uses around socket writes) swallows a cancellation that arrives as
-    the awaited operation completes.
-    """
-    pending = {task for task in tasks if not task.done()}
-    while pending:
-        for task in pending:
-            task.cancel()
-        _, pending = await asyncio.wait(pending, timeout=0.02)
-    for task in tasks:
-        if not task.cancelled():
-            task.exception()  # retrieved, so that asyncio does not log it
-
-
-async def run_with_timeout(awaitable: Awaitable[T], timeout: float) -> T:
-    """``asyncio.wait_for`` without its pre-3.12 habit of swallowing cancellations."""
-    task = asyncio.ensure_future(awaitable)
-    try:
-        done, _ = await asyncio.wait({task}, timeout=timeout)
-    finally:
-        if not task.done():
-            await cancel_and_wait(task)
-    if not done:
-        raise asyncio.TimeoutError(f"no result within {timeout:g} s")
-    return task.result()
 
 
 class Backoff:
@@ -215,8 +185,23 @@ class BrokerBackend(Backend):
         self._commands.append(command)
         self._command_added.set()
 
+    def _next_command(self) -> Command | None:
+        """For sessions: the oldest command not yet sent, taken off the FIFO; None if none."""
+        if self._commands:
+            return self._commands.popleft()
+        self._command_added.clear()
+        return None
+
+    async def _wait_for_command(self) -> None:
+        """For sessions: return once a command waits (at once if one already does)."""
+        await self._command_added.wait()
+
+    def _group_for(self, channel: str) -> str | None:
+        """For sessions: the group whose messages *channel* carries; None if none is joined."""
+        return self._channels.get(channel)
+
     def _frame_received(self, channel: str, frame: bytes) -> None:
-        group = self._channels.get(channel)
+        group = self._group_for(channel)
         if group is not None:
             self._deliver(group, frame)
 

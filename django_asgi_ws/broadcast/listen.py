@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django_asgi_ws.broadcast.subscription import Message, Subscription
-from django_asgi_ws.websocket import WebSocket, WebSocketDisconnect
+
+if TYPE_CHECKING:
+    from django_asgi_ws.websocket import WebSocket
 
 __all__ = ["ClientAndGroups", "listen"]
 
@@ -81,6 +83,10 @@ async def listen(websocket: WebSocket, subscription: Subscription) -> AsyncItera
     The iteration ends when the client disconnects. Nothing is lost when one
     side wins: the other side's read stays pending for the next round.
     """
+    # Imported here, where a websocket exists: the broadcast package itself
+    # loads without the websocket layer.
+    from django_asgi_ws.exceptions import WebSocketDisconnect
+
     events = ClientAndGroups(websocket.receive, subscription)
     try:
         while True:

@@ -61,3 +61,16 @@ def validate_timeout(timeout: object) -> float:
     if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
         raise ValueError(f"TIMEOUT must be a positive number of seconds; it is {timeout!r}.")
     return float(timeout)
+
+
+def validate_location(location: object, schemes: tuple[str, ...], *, backend: str) -> str:
+    """Return *location* if it starts with one of *schemes* (any str if none), else ValueError."""
+    if not isinstance(location, str):
+        raise ValueError(f"LOCATION must be a str; it is {location!r}.")
+    scheme = location.partition("://")[0] if "://" in location else ""
+    if schemes and scheme not in schemes:
+        expected = ", ".join(f"{s}://" for s in schemes)
+        raise ValueError(
+            f"LOCATION {location!r} does not start with one of {expected} for {backend}."
+        )
+    return location

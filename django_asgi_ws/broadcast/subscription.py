@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import logging
-import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from django_asgi_ws.broadcast.errors import SubscriberTooSlow
+from django_asgi_ws.broadcast.membership import Delivery, GroupRegistry
 from django_asgi_ws.broadcast.options import OverflowPolicy, validate_group
-from django_asgi_ws.status import CloseCode
-from django_asgi_ws.websocket import WebSocketException
 
-if TYPE_CHECKING:
-    from django_asgi_ws.broadcast.base import Backend
-
-logger = logging.getLogger("django_asgi_ws.broadcast")
-
-Delivery = tuple[str, Any]  # (group, the decoded message, shared by every subscription)
+__all__ = ["Message", "SubscriberTooSlow", "Subscription"]
 
 
 @dataclass(frozen=True)
@@ -31,46 +24,6 @@ class Message:
     group: str
     #: The message: ``bytes``, or the value decoded from JSON.
     data: Any
-
-
-class SubscriberTooSlow(WebSocketException):
-    """The queue overflowed under ``OVERFLOW = "close"``: the consumer must start over.
-
-    A WebSocketException with code 1013 (try again later), so a websocket view
-    that lets it propagate closes its connection with 1013.
-    """
-
-    def __init__(self, queue_size: int) -> None:
-        super().__init__(CloseCode.TRY_AGAIN_LATER, "Too slow to receive broadcast messages.")
-        #: The size of the queue that overflowed.
-        self.queue_size = queue_size
-
-
-class DropReporter:
-    """Count the messages dropped for slow subscribers; log a WARNING at most every interval."""
-
-    interval = 10.0
-
-    def __init__(self) -> None:
-        self.total = 0
-        self._unreported = 0
-        self._last_report = -float("inf")
-
-    def report(self, subscription: Subscription, count: int = 1) -> None:
-        self.total += count
-        self._unreported += count
-        now = time.monotonic()
-        if now - self._last_report >= self.interval:
-            logger.warning(
-                "Dropped %d broadcast message(s) for subscribers too slow to keep up "
-                "(queue full at %d messages); %r has dropped %d in all.",
-                self._unreported,
-                subscription.queue_size,
-                subscription,
-                subscription.dropped,
-            )
-            self._unreported = 0
-            self._last_report = now
 
 
 class Subscription:
@@ -96,7 +49,7 @@ class Subscription:
 
     def __init__(
         self,
-        backend: Backend,
+        backend: GroupRegistry,
         groups: Iterable[str],
         *,
         queue_size: int,
@@ -170,9 +123,9 @@ class Subscription:
             return
         self._groups.add(group)
         try:
-            await self.backend._join(self, group)
+            await self.backend.register(self, group)
         except BaseException:
-            if self not in self.backend._groups.get(group, ()):
+            if not self.backend.is_registered(self, group):
                 self._groups.discard(group)  # refused before it was registered
             raise
 
@@ -184,7 +137,7 @@ class Subscription:
         self._groups.discard(group)
         if any(queued_group == group for queued_group, _ in self._queue):
             self._queue = deque(item for item in self._queue if item[0] != group)
-        self.backend._leave(self, group)
+        self.backend.unregister(self, group)
 
     async def close(self) -> None:
         """Leave every group and end the iteration; closing twice does nothing."""
@@ -194,7 +147,9 @@ class Subscription:
         self._queue.clear()
         self._wake()
         groups, self._groups = self._groups, set()
-        self.backend._discard(self, groups)
+        for group in groups:
+            self.backend.unregister(self, group)
+        self.backend.forget(self)
 
     # Reading ------------------------------------------------------------------
 
@@ -221,7 +176,7 @@ class Subscription:
             raise StopAsyncIteration
         return delivery[1]
 
-    async def _next(self) -> tuple[str, Any] | None:
+    async def _next(self) -> Delivery | None:
         """The next message as (group, data), or None once closed."""
         while True:
             if self._too_slow:
@@ -243,9 +198,13 @@ class Subscription:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    # Called by the backend ----------------------------------------------------
+    # The Subscriber protocol, for the backend ---------------------------------
 
-    def _put(self, delivery: Delivery) -> None:
+    def put(self, delivery: Delivery) -> None:
+        """Queue *delivery*, a (group, data) pair; called by the backend, not by views.
+
+        A full queue applies :attr:`overflow`; a closed subscription ignores it.
+        """
         if self._closed or self._too_slow:
             return
         if len(self._queue) >= self.queue_size:
@@ -255,16 +214,16 @@ class Subscription:
                 self.dropped += count
                 self._queue.clear()
                 self._wake()
-                self.backend.drops.report(self, count)
+                self.backend.report_dropped(self, count)
                 return
             self._queue.popleft()
             self.dropped += 1
-            self.backend.drops.report(self)
+            self.backend.report_dropped(self, 1)
         self._queue.append(delivery)
         self._wake()
 
-    def _end(self) -> None:
-        """The backend is closing: end the iteration without touching the backend."""
+    def backend_closed(self) -> None:
+        """End the iteration because the backend closed; called by the backend, not by views."""
         self._closed = True
         self._groups.clear()
         self._queue.clear()

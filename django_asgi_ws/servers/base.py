@@ -5,11 +5,13 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, Protocol, get_args
+from typing import Any, Literal, Protocol, get_args
 
 from django.core.exceptions import ImproperlyConfigured
 
 from django_asgi_ws.asgi_types import ASGIApp
+from django_asgi_ws.conf import DEFAULTS
+from django_asgi_ws.status import CloseCode
 
 ServerName = Literal["uvicorn", "daphne"]
 SERVER_NAMES: tuple[ServerName, ...] = get_args(ServerName)
@@ -22,16 +24,22 @@ class MissingServerError(ImproperlyConfigured):
     """The chosen server, or a library it needs for websockets, is not installed."""
 
 
+def _default(name: str) -> Any:
+    return DEFAULTS[name]
+
+
 @dataclass(frozen=True)
 class ServerOptions:
+    """How to serve: the address, and the server side of the ``WEBSOCKET_*`` settings."""
+
     host: str = "127.0.0.1"
     port: int = 8000
     root_path: str = ""
     # Messages larger than this close the connection with 1009.
-    max_message_size: int = 1024 * 1024
+    max_message_size: int = _default("WEBSOCKET_MAX_MESSAGE_SIZE")
     # Seconds between keepalive pings, and to wait for the pong; None disables.
-    ping_interval: float | None = 20.0
-    ping_timeout: float | None = 20.0
+    ping_interval: float | None = _default("WEBSOCKET_PING_INTERVAL")
+    ping_timeout: float | None = _default("WEBSOCKET_PING_TIMEOUT")
     # Let the server handle SIGINT/SIGTERM itself (only in the main thread).
     install_signal_handlers: bool = True
     # Serve on this already-bound, listening socket instead of binding host:port.
@@ -48,17 +56,22 @@ class Server(Protocol):
 
     def __init__(self, application: ASGIApp, options: ServerOptions) -> None: ...
 
+    @classmethod
+    def check_installed(cls) -> None:
+        """MissingServerError if a library the server needs for websockets is missing."""
+
     @property
     def version(self) -> str: ...
 
     def run(self, on_ready: ReadyCallback | None = None) -> None:
         """Serve until stopped; blocks."""
 
-    def stop(self, close_code: int = 1001) -> None:
+    def stop(self, close_code: int = CloseCode.GOING_AWAY) -> None:
         """Close open websockets with *close_code* and stop; callable from any thread."""
 
 
 def get_server_class(name: str) -> type[Server]:
+    """The adapter of the server *name*, checked to be installed with what it needs."""
     if name not in SERVER_NAMES:
         raise ImproperlyConfigured(
             f"Unknown ASGI server {name!r}; choose one of {', '.join(SERVER_NAMES)}."
@@ -71,6 +84,7 @@ def get_server_class(name: str) -> type[Server]:
             f"install it with: pip install '{_requirement(name)}'."
         ) from exc
     server_class: type[Server] = module.SERVER_CLASS
+    server_class.check_installed()
     return server_class
 
 

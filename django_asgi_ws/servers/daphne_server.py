@@ -39,7 +39,8 @@ from twisted.internet.protocol import connectionDone
 
 from django_asgi_ws.asgi_types import ASGIApp
 from django_asgi_ws.servers.base import ReadyCallback, ServerOptions
-from django_asgi_ws.servers.lifespan import LifespanManager
+from django_asgi_ws.servers.lifespan_driver import LifespanManager
+from django_asgi_ws.status import CloseCode
 
 logger = logging.getLogger("django_asgi_ws.server")
 
@@ -130,7 +131,7 @@ class WebSocketProtocol(DaphneWebSocketProtocol):  # type: ignore[misc]
             if message_type == "websocket.close":
                 return
         if message_type == "websocket.close" and self.state == self.STATE_OPEN:
-            code = message.get("code") or 1000
+            code = message.get("code") or CloseCode.NORMAL_CLOSURE
             reason = message.get("reason") or ""
             # sendClose() would refuse codes below 3000 other than 1000.
             self.sendCloseFrame(code=code, reasonUtf8=reason.encode(), isReply=False)
@@ -253,6 +254,10 @@ class _Server(daphne.server.Server):  # type: ignore[misc]
 class DaphneServer:
     name = "daphne"
 
+    @classmethod
+    def check_installed(cls) -> None:
+        """daphne brings its websocket library: importing it was the check."""
+
     def __init__(self, application: ASGIApp, options: ServerOptions) -> None:
         self.options = options
         self.application = application
@@ -282,7 +287,7 @@ class DaphneServer:
         self._server.on_ready = on_ready
         self._server.run()
 
-    def stop(self, close_code: int = 1001) -> None:
+    def stop(self, close_code: int = CloseCode.GOING_AWAY) -> None:
         reactor.callFromThread(
             self._server.close_gracefully, close_code, self.options.shutdown_timeout
         )

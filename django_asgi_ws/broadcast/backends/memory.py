@@ -22,8 +22,7 @@ class MemoryBackend(Backend):
         self._deliver(group, frame)
 
     def _publish_without_loop(self, group: str, frame: bytes) -> None:
-        loop = self._loop
-        if loop is not None and not loop.is_closed() and self._groups:
+        if self.is_open and self.local_groups:
             self._deliver(group, frame)
         elif not self._warned:
             # No subscription in this process, and no event loop to run one: a

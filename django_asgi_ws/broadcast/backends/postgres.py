@@ -19,7 +19,6 @@ import hashlib
 import logging
 import math
 import secrets
-import select
 import threading
 from collections.abc import Mapping
 from contextlib import suppress
@@ -29,58 +28,18 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
+from django_asgi_ws.broadcast.backends.postgres_connection import (
+    connect_kwargs_from_database,
+    looks_stale,
+)
 from django_asgi_ws.broadcast.backends.postgres_payload import Reassembler, split, to_text
 from django_asgi_ws.broadcast.base import Backend
-from django_asgi_ws.broadcast.broker import (
-    BrokerBackend,
-    cancel_and_wait,
-    resolve,
-    run_with_timeout,
-)
+from django_asgi_ws.broadcast.broker import BrokerBackend, resolve
+from django_asgi_ws.broadcast.cancellation import cancel_and_wait, run_with_timeout
 
 logger = logging.getLogger("django_asgi_ws.broadcast")
 
 NOTIFY = "SELECT pg_notify(%s, %s)"
-
-#: Keys of a DATABASES entry's OPTIONS that are Django's, not libpq's.
-DJANGO_ONLY_OPTIONS = frozenset(
-    {"isolation_level", "server_side_binding", "pool", "assume_role", "cursor_factory"}
-)
-
-
-def connect_kwargs_from_database(alias: str, settings_dict: Mapping[str, Any]) -> dict[str, Any]:
-    """psycopg connection arguments for a ``DATABASES`` entry; ValueError if not PostgreSQL."""
-    engine = str(settings_dict.get("ENGINE", ""))
-    if "postgresql" not in engine and "postgis" not in engine:
-        raise ValueError(
-            f"The PostgreSQL broadcast backend uses DATABASES[{alias!r}], whose ENGINE is "
-            f"{engine!r}: set WEBSOCKET_BROADCAST['LOCATION'] to a PostgreSQL DSN, or "
-            "WEBSOCKET_BROADCAST['OPTIONS']['DATABASE'] to a PostgreSQL alias."
-        )
-    kwargs: dict[str, Any] = {}
-    for key, name in (
-        ("NAME", "dbname"),
-        ("USER", "user"),
-        ("PASSWORD", "password"),
-        ("HOST", "host"),
-        ("PORT", "port"),
-    ):
-        if settings_dict.get(key):
-            kwargs[name] = settings_dict[key]
-    options = settings_dict.get("OPTIONS") or {}
-    kwargs.update({k: v for k, v in options.items() if k not in DJANGO_ONLY_OPTIONS})
-    return kwargs
-
-
-def _looks_stale(connection: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> bool:
-    """Whether an idle connection was closed by the server (it would have sent data)."""
-    if connection.closed:
-        return True
-    try:
-        readable, _, _ = select.select([connection.fileno()], [], [], 0)
-    except (OSError, ValueError):
-        return True
-    return bool(readable)
 
 
 class PostgresBackend(BrokerBackend):
@@ -96,7 +55,6 @@ class PostgresBackend(BrokerBackend):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._reassembler = Reassembler()
-        self._connection: psycopg.AsyncConnection[Any] | None = None
         self._publisher: psycopg.AsyncConnection[Any] | None = None
         self._publish_lock = asyncio.Lock()
         self._sync_publisher: psycopg.Connection[Any] | None = None
@@ -189,12 +147,16 @@ class PostgresBackend(BrokerBackend):
 
     # Publishing ---------------------------------------------------------------
 
-    async def _publish(self, group: str, frame: bytes) -> None:
+    def _notifications(self, group: str, frame: bytes) -> list[tuple[str, str]]:
+        """The (channel, payload) of each NOTIFY that carries *frame* to *group*."""
         channel = self.channel_name(group)
-        payloads = split(to_text(frame), secrets.token_hex(8))
+        return [(channel, payload) for payload in split(to_text(frame), secrets.token_hex(8))]
+
+    async def _publish(self, group: str, frame: bytes) -> None:
+        notifications = self._notifications(group, frame)
         try:
             async with self._publish_lock:
-                await run_with_timeout(self._notify(channel, payloads), self.timeout)
+                await run_with_timeout(self._notify(notifications), self.timeout)
         except (psycopg.Error, OSError, asyncio.TimeoutError) as exc:
             await self._drop_publisher()
             raise self.publish_error(group, exc) from exc
@@ -202,7 +164,7 @@ class PostgresBackend(BrokerBackend):
     async def _publisher_connection(self) -> psycopg.AsyncConnection[Any]:
         """The publishing connection, (re)connected if the server closed it while idle."""
         publisher = self._publisher
-        if publisher is not None and not _looks_stale(publisher):
+        if publisher is not None and not looks_stale(publisher):
             return publisher
         await self._drop_publisher()
         publisher = await psycopg.AsyncConnection.connect(
@@ -211,14 +173,14 @@ class PostgresBackend(BrokerBackend):
         self._publisher = publisher
         return publisher
 
-    async def _notify(self, channel: str, payloads: list[str]) -> None:
+    async def _notify(self, notifications: list[tuple[str, str]]) -> None:
         publisher = await self._publisher_connection()
-        if len(payloads) == 1:
-            await publisher.execute(NOTIFY, (channel, payloads[0]))
+        if len(notifications) == 1:
+            await publisher.execute(NOTIFY, notifications[0])
             return
         # One transaction: the chunks arrive together, before any later message.
         async with publisher.transaction(), publisher.cursor() as cursor:
-            await cursor.executemany(NOTIFY, [(channel, payload) for payload in payloads])
+            await cursor.executemany(NOTIFY, notifications)
 
     async def _drop_publisher(self) -> None:
         publisher, self._publisher = self._publisher, None
@@ -227,20 +189,19 @@ class PostgresBackend(BrokerBackend):
                 await publisher.close()
 
     def _publish_without_loop(self, group: str, frame: bytes) -> None:
-        channel = self.channel_name(group)
-        payloads = split(to_text(frame), secrets.token_hex(8))
+        notifications = self._notifications(group, frame)
         with self._sync_lock:
             try:
                 publisher = self._sync_connection()
                 with publisher.transaction(), publisher.cursor() as cursor:
-                    cursor.executemany(NOTIFY, [(channel, payload) for payload in payloads])
+                    cursor.executemany(NOTIFY, notifications)
             except (psycopg.Error, OSError) as exc:
                 self._close_sync_publisher()
                 raise self.publish_error(group, exc) from exc
 
     def _sync_connection(self) -> psycopg.Connection[Any]:
         publisher = self._sync_publisher
-        if publisher is not None and not _looks_stale(publisher):
+        if publisher is not None and not looks_stale(publisher):
             return publisher
         self._close_sync_publisher()
         publisher = psycopg.Connection.connect(self.location or "", **self._connect_kwargs())
@@ -273,9 +234,7 @@ class PostgresBackend(BrokerBackend):
                 await connection.close()
 
     async def _run_commands(self, connection: psycopg.AsyncConnection[Any]) -> None:
-        self._command_added.clear()
-        while self._commands:
-            command = self._commands.popleft()
+        while (command := self._next_command()) is not None:
             verb = "LISTEN" if command.subscribe else "UNLISTEN"
             await connection.execute(sql.SQL(verb + " {}").format(sql.Identifier(command.channel)))
             resolve(command.done)
@@ -288,7 +247,7 @@ class PostgresBackend(BrokerBackend):
         the socket after the wait) whenever a LISTEN or UNLISTEN must run.
         """
         drain = asyncio.ensure_future(self._drain(connection))
-        wake = asyncio.ensure_future(self._command_added.wait())
+        wake = asyncio.ensure_future(self._wait_for_command())
         try:
             done, _ = await asyncio.wait(
                 {drain, wake},
@@ -303,7 +262,7 @@ class PostgresBackend(BrokerBackend):
 
     async def _drain(self, connection: psycopg.AsyncConnection[Any]) -> None:
         async for notify in connection.notifies():
-            group = self._channels.get(notify.channel)
+            group = self._group_for(notify.channel)
             if group is None:
                 continue
             try:

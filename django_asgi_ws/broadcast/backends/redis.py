@@ -23,7 +23,8 @@ from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from django_asgi_ws.broadcast.broker import BrokerBackend, cancel_and_wait, resolve
+from django_asgi_ws.broadcast.broker import BrokerBackend, resolve
+from django_asgi_ws.broadcast.cancellation import cancel_and_wait
 
 DEFAULT_LOCATION = "redis://127.0.0.1:6379/0"
 
@@ -194,10 +195,8 @@ class RedisBackend(BrokerBackend):
 
     async def _run_commands(self, pubsub: PubSub, waiters: Waiters) -> None:
         while True:
-            await self._command_added.wait()
-            self._command_added.clear()
-            while self._commands:
-                command = self._commands.popleft()
+            await self._wait_for_command()
+            while (command := self._next_command()) is not None:
                 if command.subscribe:
                     waiters[command.channel].append(command.done)
                     await pubsub.subscribe(command.channel)

@@ -22,7 +22,7 @@ from django_asgi_ws import reloader
 from django_asgi_ws.access_log import AccessLogMiddleware
 from django_asgi_ws.addrport import Address, parse_addrport
 from django_asgi_ws.asgi_types import ASGIApp
-from django_asgi_ws.conf import conf
+from django_asgi_ws.conf import get_settings
 from django_asgi_ws.servers import (
     SERVER_NAMES,
     MissingServerError,
@@ -30,6 +30,7 @@ from django_asgi_ws.servers import (
     ServerOptions,
     get_server_class,
 )
+from django_asgi_ws.status import CloseCode
 
 BIND_ERRORS = {
     errno.EACCES: "You don't have permission to access that port.",
@@ -90,7 +91,7 @@ class Command(BaseCommand):
         if not settings.DEBUG and not settings.ALLOWED_HOSTS:
             raise CommandError("You must set settings.ALLOWED_HOSTS if DEBUG is False.")
         address = parse_addrport(options["addrport"], options["use_ipv6"])
-        server_name = options["server"] or conf.RUNASGI_SERVER
+        server_name = options["server"] or get_settings().runasgi_server
         if server_name not in SERVER_NAMES:
             raise CommandError(
                 f"RUNASGI_SERVER must be one of {', '.join(SERVER_NAMES)}, not {server_name!r}."
@@ -118,10 +119,6 @@ class Command(BaseCommand):
         """The server adapter named *name*; CommandError naming what to install if it is missing."""
         try:
             server_class = get_server_class(name)
-            if name == "uvicorn":
-                from django_asgi_ws.servers.uvicorn_server import check_websocket_library
-
-                check_websocket_library()
         except MissingServerError as exc:
             raise CommandError(str(exc)) from exc
         return server_class
@@ -176,7 +173,7 @@ class Command(BaseCommand):
             while not finished.wait(0.5):
                 pass
         except KeyboardInterrupt:
-            self.stop_server(1001)
+            self.stop_server(CloseCode.GOING_AWAY)
             finished.wait()
         thread.join()
         if failed.is_set():
@@ -197,18 +194,19 @@ class Command(BaseCommand):
 
         self.check_migrations()
         application = self.get_application(options)
+        ws_settings = get_settings()
         server = server_class(
             application,
             ServerOptions(
                 host=address.host,
                 port=address.port,
                 fd=listen_fd,
-                max_message_size=conf.WEBSOCKET_MAX_MESSAGE_SIZE,
-                ping_interval=conf.WEBSOCKET_PING_INTERVAL,
-                ping_timeout=conf.WEBSOCKET_PING_TIMEOUT,
+                max_message_size=ws_settings.max_message_size,
+                ping_interval=ws_settings.ping_interval,
+                ping_timeout=ws_settings.ping_timeout,
                 install_signal_handlers=False,
                 shutdown_timeout=self.shutdown_timeout,
-                request_timeout=conf.WEBSOCKET_HANDSHAKE_TIMEOUT,
+                request_timeout=ws_settings.handshake_timeout,
             ),
         )
         self._server = server
@@ -231,8 +229,9 @@ class Command(BaseCommand):
 
     def get_application(self, options: dict[str, Any]) -> ASGIApp:
         """ASGI_APPLICATION if set, else ours; static files and access log added for dev."""
-        if conf.ASGI_APPLICATION:
-            application: ASGIApp = import_string(conf.ASGI_APPLICATION)
+        dotted_path = get_settings().asgi_application
+        if dotted_path:
+            application: ASGIApp = import_string(dotted_path)
         else:
             from django_asgi_ws.asgi import get_asgi_application
 

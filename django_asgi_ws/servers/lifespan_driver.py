@@ -1,11 +1,11 @@
-"""Drive the ASGI lifespan protocol for a server that has none (daphne)."""
+"""Drive the ASGI lifespan protocol from the server side, for a server that has none (daphne)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 
-from django_asgi_ws.asgi_types import ASGIApp, Message
+from django_asgi_ws.asgi_types import ASGIApp, ASGIMessage
 
 logger = logging.getLogger("django_asgi_ws.server")
 
@@ -24,8 +24,8 @@ class LifespanManager:
     def __init__(self, application: ASGIApp) -> None:
         self.application = application
         self.supported = True
-        self._to_app: asyncio.Queue[Message] = asyncio.Queue()
-        self._from_app: asyncio.Queue[Message] = asyncio.Queue()
+        self._to_app: asyncio.Queue[ASGIMessage] = asyncio.Queue()
+        self._from_app: asyncio.Queue[ASGIMessage] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._answered = False  # the application sent at least one lifespan message
 
@@ -43,7 +43,7 @@ class LifespanManager:
     async def _run(self) -> None:
         scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": {}}
 
-        async def send(message: Message) -> None:
+        async def send(message: ASGIMessage) -> None:
             self._answered = True
             await self._from_app.put(message)
 
