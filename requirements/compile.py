@@ -2,8 +2,9 @@
 """Compile the pinned requirements of the tox environments.
 
 Every environment of tox.ini's ``env_list`` installs ``requirements/<env>.txt``
-(``deps = -r requirements/{env_name}.txt``). Each file pins, to exact versions,
-everything the environment installs:
+(``deps = -r requirements/{env_name}.txt``), and so does each environment outside
+it that ``ENV_REQUIREMENTS`` names (``conformance``). Each file pins, to exact
+versions, everything the environment installs:
 
 - the package's dependencies and those of the extras the environment installs
   (``install_requires`` and ``extras_require`` of setup.cfg; ``extras`` and
@@ -64,11 +65,15 @@ COMPILE_COMMAND = "python3 requirements/compile.py"
 # series of a djangoXY factor, which is derived from the factor). A "-r" line
 # names a file relative to the repository root.
 ENV_REQUIREMENTS: dict[str, list[str]] = {
-    "e2e": ["Django>=5.2,<5.3", "playwright>=1.45"],
+    "e2e": ["Django>=5.2,<5.3", "playwright>=1.45", "build>=1.6.1", "sphinx", "furo"],
     "bench": ["-r benchmarks/requirements.txt"],
-    "lint": ["ruff>=0.17,<0.18"],
+    "lint": ["ruff>=0.17,<0.18", "build>=1.6.1", "twine>=6.1"],
     "types": ["mypy>=2.4,<2.5", "django-stubs>=6.1"],
     "docs": ["sphinx", "furo"],
+    # Outside env_list. The servers of conformance/run.py's targets (uvicorn
+    # comes with the package, daphne with its extra), and the virtualenv that
+    # can still make the Python 2.7 environment of Autobahn|Testsuite.
+    "conformance": ["virtualenv<20.22", "gunicorn>=23.0", "uvicorn-worker>=0.3"],
 }
 
 UNIT_ENV = re.compile(
@@ -164,7 +169,12 @@ def targets() -> list[Target]:
     tox = read_ini(ROOT / "tox.ini")
     oldest = oldest_python(setup)
     found = [Target(PKG, oldest, True, build_requirements())]
-    for env in env_list(tox):
+    # env_list, then the environments outside it that pin their requirements too.
+    names = env_list(tox)
+    names += [
+        env for env in ENV_REQUIREMENTS if env not in names and tox.has_section(f"testenv:{env}")
+    ]
+    for env in names:
         requirements: list[str] = []
         if (env_value(tox, env, "skip_install") or "false").strip().lower() != "true":
             extras = re.split(r"[\s,]+", env_value(tox, env, "extras") or "")
@@ -255,7 +265,7 @@ def main() -> None:
     by_name = {target.name: target for target in everything}
     unknown = [name for name in args.envs if name not in by_name]
     if unknown:
-        parser.error(f"not an environment of tox.ini's env_list: {', '.join(unknown)}")
+        parser.error(f"not a pinned environment of tox.ini: {', '.join(unknown)}")
     chosen = [by_name[name] for name in args.envs] if args.envs else everything
 
     options = ["--upgrade"] if args.upgrade else []
