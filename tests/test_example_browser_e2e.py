@@ -211,6 +211,7 @@ def test_the_typing_notice_goes_away_when_the_typing_stops(
 ) -> None:
     alice, bob = person("alice"), person("bob")
     bob.goto(create_room(alice))
+    expect(bob.locator("#status")).to_have_text("connected")  # typing notices are not queued
     bob.locator("#message").press_sequentially("Hmm, let me")
     expect(alice.locator("#typing")).to_have_text("bob is typing…")
     expect(alice.locator("#typing")).to_be_hidden(timeout=6000)
