@@ -25,13 +25,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import watchfiles
 from django.utils import autoreload
-from watchfiles._rust_notify import RustNotify
 
 from django_asgi_ws.status import CloseCode
 
@@ -44,6 +43,8 @@ FATAL_EXIT_CODE = 2
 SERVER_PROCESS_ENV = "DJANGO_ASGI_WS_SERVER_PROCESS"
 LISTEN_FD_ENV = "DJANGO_ASGI_WS_LISTEN_FD"
 STARTED_ENV = "DJANGO_ASGI_WS_STARTED"
+# How long a watch waits for a change before it yields anyway.
+WATCH_TIMEOUT_MS = 100
 
 
 def is_server_process() -> bool:
@@ -78,30 +79,41 @@ class WatchfilesReloader(autoreload.BaseReloader):
         # request). A change made before the first watch, or while it is rebuilt,
         # has no event, so each build also compares modification times with the
         # last snapshot, or with the start of the process for files new to it.
+        # Once serving failed (an import raised), the file to fix is not among
+        # the watched ones: every Python file beside them counts, for the events
+        # and for the comparison, and serving failing rebuilds the watch so that
+        # a fix saved between the failure and the next event is compared too.
         snapshot: dict[Path, float] = {}
         while not self.should_stop:
             modules_seen = len(sys.modules)  # before listing, so no import slips between
+            serving = self.serving()
             files = self.snapshot_files()
             directories = sorted({str(path.parent) for path in files if path.parent.is_dir()})
-            with RustNotify(directories, False, False, 300, False, True) as notify:
-                current = _mtimes(files)
-                for path, mtime in current.items():
-                    if mtime > snapshot.get(path, self.started):
-                        self.notify_file_changed(path)
-                snapshot = current
-                while not self.should_stop and len(sys.modules) == modules_seen:
-                    changes = notify.watch(50, 20, 500, None)
-                    if changes == "signal":
-                        raise KeyboardInterrupt
-                    if changes == "stop":
-                        return
-                    if changes != "timeout":
-                        for _change, raw_path in changes:
-                            path = Path(raw_path)
-                            if self.is_relevant(path, files):
-                                snapshot.update(_mtimes({path}))
+            compared_files = files if serving else files | _python_files(directories)
+            stop = _Until(lambda: self.should_stop)
+            batches = _watch(directories, recursive=False, watch_filter=None, stop_event=stop)
+            compared = False
+            with contextlib.closing(batches):
+                for changes in batches:
+                    notified: set[Path] = set()
+                    if not compared:
+                        # The first batch tells that the watch is in place.
+                        compared = True
+                        current = _mtimes(compared_files)
+                        for path, mtime in current.items():
+                            if mtime > snapshot.get(path, self.started):
+                                notified.add(path)
                                 self.notify_file_changed(path)
+                        snapshot = current
+                    for _change, raw_path in changes:
+                        path = Path(raw_path)
+                        if path not in notified and self.is_relevant(path, files):
+                            notified.add(path)
+                            snapshot.update(_mtimes({path}))
+                            self.notify_file_changed(path)
                     yield
+                    if len(sys.modules) != modules_seen or (serving and not self.serving()):
+                        break
 
     def snapshot_files(self) -> set[Path]:
         """The watched files; retried when an import in the serving thread races the listing.
@@ -126,6 +138,50 @@ class WatchfilesReloader(autoreload.BaseReloader):
     @classmethod
     def check_availability(cls) -> bool:
         return True
+
+
+class _Until:
+    """A stop event for watchfiles, set once *condition* holds (checked every step)."""
+
+    def __init__(self, condition: Callable[[], bool]) -> None:
+        self.condition = condition
+
+    def is_set(self) -> bool:
+        return self.condition()
+
+
+def _watch(
+    paths: Iterable[str],
+    *,
+    recursive: bool,
+    watch_filter: Callable[[watchfiles.Change, str], bool] | None,
+    stop_event: _Until | None = None,
+) -> Generator[set[tuple[watchfiles.Change, str]], None, None]:
+    """watchfiles' watch() of *paths*, quick to report and yielding while nothing changes.
+
+    It yields the changes 50 ms after the last one, and an empty set after
+    WATCH_TIMEOUT_MS without any: its first batch thus tells that the watch is
+    in place. It ends once *stop_event* is set, and raises KeyboardInterrupt
+    when a signal handler does. Closing it ends the watch.
+    """
+    return watchfiles.watch(
+        *paths,
+        watch_filter=watch_filter,
+        debounce=50,
+        step=20,
+        stop_event=stop_event,
+        rust_timeout=WATCH_TIMEOUT_MS,
+        yield_on_timeout=True,
+        debug=False,
+        raise_interrupt=True,
+        force_polling=False,
+        recursive=recursive,
+        ignore_permission_denied=True,
+    )
+
+
+def _python_files(directories: Iterable[str]) -> set[Path]:
+    return {path for directory in directories for path in Path(directory).glob("*.py")}
 
 
 def _mtimes(files: set[Path]) -> dict[Path, float]:
@@ -229,19 +285,15 @@ class Supervisor:
         being set up, counts too.
         """
         roots = project_roots()
-        python_files = watchfiles.PythonFilter()
-        with RustNotify(roots, False, False, 300, True, True) as notify:
+        batches = _watch(roots, recursive=True, watch_filter=watchfiles.PythonFilter())
+        with contextlib.closing(batches):
+            # The first batch tells that the watch is in place.
+            if next(batches, None) != set():  # a Python file changed already
+                return
             if any(mtime > self.started_at for mtime in _python_mtimes(roots)):
                 return
-            while True:
-                changes = notify.watch(50, 20, 500, None)
-                if changes == "signal":
-                    raise KeyboardInterrupt
-                if changes == "stop":
-                    return
-                if changes != "timeout" and any(
-                    python_files(watchfiles.Change(change), path) for change, path in changes
-                ):
+            for changes in batches:
+                if changes:
                     return
 
     def _on_interrupt(self, signum: int, frame: Any) -> None:

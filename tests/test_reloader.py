@@ -182,6 +182,41 @@ def test_once_serving_failed_other_files_beside_a_module_are_still_ignored(
     assert notes not in changed
 
 
+def test_once_serving_failed_a_python_file_beside_a_module_saved_before_the_watch_counts(
+    module: Path, unrelated: Path
+) -> None:
+    """The fix of a module whose import failed, saved while the watch was being built."""
+    changed: list[Path] = []
+    reloader = WatchfilesReloader(changed.append, serving=lambda: False, started=time.time() - 5)
+    modify(unrelated)
+    tick_once(reloader)
+    assert unrelated in changed
+
+
+def test_serving_failing_while_watching_compares_the_files_beside_the_modules_again(
+    module: Path, unrelated: Path
+) -> None:
+    """A fix saved between the failure and the moment the watch knows of it is not lost."""
+    changed: list[Path] = []
+    serving = [True]
+    reloader = WatchfilesReloader(changed.append, serving=lambda: serving[0], started=time.time())
+    ticker = reloader.tick()
+    try:
+        next(ticker)  # the watch is in place, serving
+        modify(unrelated)  # not relevant yet: its event is dropped
+        deadline = time.monotonic() + 1
+        while time.monotonic() < deadline:
+            next(ticker)
+        assert unrelated not in changed
+        serving[0] = False  # the import of the edited module failed
+        deadline = time.monotonic() + TIMEOUT
+        while unrelated not in changed and time.monotonic() < deadline:
+            next(ticker)
+    finally:
+        ticker.close()
+    assert unrelated in changed
+
+
 def test_a_module_imported_while_watching_is_watched_too(
     module: Path, make_module: Callable[..., Path], folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
