@@ -7,68 +7,124 @@ socket that touched the database could keep a connection open: hundreds of
 sockets would exhaust PostgreSQL's ``max_connections``. These functions apply
 Django's per-request rules (CONN_MAX_AGE, CONN_HEALTH_CHECKS, closing broken
 connections) per message instead, in the thread that owns the connections.
+
+The thread is asgiref's: each connection enters a ``ThreadSensitiveContext`` of
+its own, as Django's ASGI handler does for each request. Under
+``async_to_sync`` (the async test methods of Django's TestCase), asgiref runs
+the sync code in the calling thread instead, with the test's transaction.
+Leaving the context lets the thread end without waiting for it on the event
+loop (asgiref 3.12 and later). Django's ``connection_created`` signal, sent in
+the thread that opens a database connection, tells which sockets own one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
+from collections.abc import Coroutine
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from asgiref.sync import SyncToAsync, ThreadSensitiveContext, sync_to_async
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.db import close_old_connections, connections
+from django.db.backends.signals import connection_created
 
 if TYPE_CHECKING:
     from django_asgi_ws.asgi_types import ASGIMessage, Receive
 
-# The dict under asgiref's WeakKeyDictionary of per-context thread executors:
-# empty while no connection has run sync code, which a dict tells fastest.
-thread_executors: dict[object, object] = SyncToAsync.context_to_thread_executor.data  # type: ignore[attr-defined]
+
+@dataclass(eq=False, slots=True)
+class ConnectionThread:
+    """The thread-sensitive context of one websocket connection."""
+
+    context: ThreadSensitiveContext
+    # Whether its sync code opened a database connection (which may still be open).
+    owns_database: bool = False
+    left: bool = False
 
 
-def _has_thread(context: ThreadSensitiveContext | None) -> bool:
-    """Whether sync code ran for this connection, so it may own database connections.
+# The open connections, each in its own context. (The handler and the receive
+# methods test it first: a set tells fastest that there is none.)
+thread_executors: set[ConnectionThread] = set()
 
-    Checking first keeps the common case (a view that never touched the
-    database) free of any thread switch.
-    """
-    # Looking a context up makes a weakref: check for emptiness first.
-    return (
-        context is not None
-        and bool(thread_executors)
-        and context in SyncToAsync.context_to_thread_executor
-    )
+# The connection being served, in the context of its task and of its sync code.
+_current: contextvars.ContextVar[ConnectionThread] = contextvars.ContextVar(
+    "django_asgi_ws_connection_thread"
+)
 
 
-def open_thread_context() -> tuple[ThreadSensitiveContext, contextvars.Token[Any] | None]:
-    """Enter a connection's thread-sensitive context, as ``async with
-    ThreadSensitiveContext()`` does, without its two coroutines and the
-    LookupError it raises on entry: one of each per handshake adds up.
+def _database_connection_opened(sender: Any, **kwargs: Any) -> None:
+    # Sent in the thread that opened it, in a copy of the context of the
+    # connection whose sync code did.
+    thread = _current.get(None)
+    if thread is not None:
+        thread.owns_database = True
+
+
+connection_created.connect(_database_connection_opened, dispatch_uid=__name__)
+
+
+def open_thread_context() -> tuple[ConnectionThread, contextvars.Token[ConnectionThread]]:
+    """Enter a connection's thread-sensitive context (``async with ThreadSensitiveContext()``).
 
     The connection's sync code (``sync_to_async``) then runs in a thread of its
-    own. Inside a context opened by a caller, that one stays in charge and the
-    token is None.
+    own. Inside a context opened by a caller, that one stays in charge.
+    Entering only sets a context variable: it never waits, so it is done here
+    without a coroutine of ours. ``close_thread_connections`` and
+    ``close_thread_context`` leave it.
     """
-    context = ThreadSensitiveContext()
-    if SyncToAsync.thread_sensitive_context.get(None) is not None:
-        return context, None
-    return context, SyncToAsync.thread_sensitive_context.set(context)
+    thread = ConnectionThread(ThreadSensitiveContext())
+    entering = thread.context.__aenter__()  # type: ignore[no-untyped-call]
+    try:
+        entering.send(None)
+    except StopIteration:
+        pass
+    else:
+        entering.close()
+        raise RuntimeError("Entering a ThreadSensitiveContext waited for something.")
+    thread_executors.add(thread)
+    return thread, _current.set(thread)
 
 
 def close_thread_context(
-    context: ThreadSensitiveContext, token: contextvars.Token[Any] | None
+    thread: ConnectionThread, token: contextvars.Token[ConnectionThread] | None
 ) -> None:
-    """Leave what ``open_thread_context`` entered, ending the context's thread if it has one."""
-    if thread_executors:
-        executor = SyncToAsync.context_to_thread_executor.pop(context, None)
-        if executor is not None:
-            executor.shutdown()
-    if token is not None:
-        SyncToAsync.thread_sensitive_context.reset(token)
+    """Forget the connection, leaving its context unless ``close_thread_connections`` did.
+
+    Leaving from here (the handshake was refused, or the end of the socket
+    failed) does not wait for the context's thread to end: the wait is
+    cancelled, as if its task were, and the thread ends by itself.
+    """
+    try:
+        if not thread.left:
+            thread.left = True
+            _cancel_wait(thread.context.__aexit__(None, None, None))  # type: ignore[no-untyped-call]
+    finally:
+        thread_executors.discard(thread)
+        if token is not None:
+            _current.reset(token)
+
+
+def _cancel_wait(coroutine: Coroutine[Any, Any, Any]) -> None:
+    """Run *coroutine* up to its first wait, then cancel that wait, as a task's cancel() does."""
+    try:
+        waiting = coroutine.send(None)
+    except StopIteration:
+        return
+    cancel = getattr(waiting, "cancel", None)
+    if cancel is not None:
+        cancel()
+    try:
+        coroutine.throw(asyncio.CancelledError())
+    except (StopIteration, asyncio.CancelledError):
+        return
+    coroutine.close()
 
 
 def connection_has_thread() -> bool:
-    """Whether sync code ran for the current connection (cheap: no thread switch)."""
-    return _has_thread(SyncToAsync.thread_sensitive_context.get(None))
+    """Whether the current connection's sync code opened a database connection (cheap)."""
+    thread = _current.get(None)
+    return thread is not None and thread.owns_database
 
 
 async def aclose_old_connections() -> bool:
@@ -76,7 +132,7 @@ async def aclose_old_connections() -> bool:
 
     Closes connections that are broken, older than CONN_MAX_AGE (at once when
     it is 0) or in a failed state, and re-arms CONN_HEALTH_CHECKS for the next
-    query. Does nothing if this connection never ran sync code. Returns
+    query. Does nothing if this connection's sync code never opened one. Returns
     whether a database connection is still open afterwards.
     """
     if connection_has_thread():
@@ -94,7 +150,7 @@ async def receive_between_requests(receive: Receive) -> ASGIMessage:
 
     Like request_finished, it lets go of database connections before a wait that
     may last for hours; like request_started, it drops one that aged or broke
-    meanwhile. For a connection whose sync code ran (see ``connection_has_thread``).
+    meanwhile. For a connection whose sync code opened one (see ``connection_has_thread``).
     """
     kept_connection = await aclose_old_connections()
     message = await receive()
@@ -103,12 +159,18 @@ async def receive_between_requests(receive: Receive) -> ASGIMessage:
     return message
 
 
-async def close_thread_connections(context: ThreadSensitiveContext) -> None:
-    """Close every connection of the thread that ran this context's sync code.
+async def close_thread_connections(thread: ConnectionThread) -> None:
+    """Close every database connection of the connection's thread, and leave its context.
 
     The thread ends with the websocket; its connections would otherwise stay
     open on the database server until garbage-collected, whatever
-    CONN_MAX_AGE says.
+    CONN_MAX_AGE says. asgiref lets the thread end in a thread of its own, so
+    the event loop never waits for it.
     """
-    if _has_thread(context):
-        await sync_to_async(connections.close_all, thread_sensitive=True)()
+    try:
+        if thread.owns_database:
+            await sync_to_async(connections.close_all, thread_sensitive=True)()
+    finally:
+        if not thread.left:
+            thread.left = True
+            await thread.context.__aexit__(None, None, None)  # type: ignore[no-untyped-call]

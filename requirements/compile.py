@@ -73,8 +73,12 @@ ENV_REQUIREMENTS: dict[str, list[str]] = {
     # Outside env_list. The servers of conformance/run.py's targets (uvicorn
     # comes with the package, daphne with its extra), and the virtualenv that
     # can still make the Python 2.7 environment of Autobahn|Testsuite.
-    "conformance": ["virtualenv<20.22", "gunicorn>=23.0", "uvicorn-worker>=0.3"],
+    "conformance": ["virtualenv<20.22", "gunicorn>=23.0", "uvicorn-worker>=0.4"],
 }
+
+# Environments of env_list that install no pins: "floors" resolves the lowest
+# version each requirement of setup.cfg allows (uv_resolution = lowest-direct).
+UNPINNED_ENVS = ("floors",)
 
 UNIT_ENV = re.compile(
     r"^py(?P<major>\d)(?P<minor>\d+)(?:-django(?P<dj_major>\d)(?P<dj_minor>\d))?$"
@@ -175,6 +179,8 @@ def targets() -> list[Target]:
         env for env in ENV_REQUIREMENTS if env not in names and tox.has_section(f"testenv:{env}")
     ]
     for env in names:
+        if env in UNPINNED_ENVS:
+            continue
         requirements: list[str] = []
         if (env_value(tox, env, "skip_install") or "false").strip().lower() != "true":
             extras = re.split(r"[\s,]+", env_value(tox, env, "extras") or "")
