@@ -150,7 +150,8 @@ def check_websocket_library(
 def check_server_settings(
     app_configs: Sequence[Any] | None = None, **kwargs: Any
 ) -> list[checks.CheckMessage]:
-    """E006 to E008: ``RUNASGI_SERVER``, the message size and the keepalive pings."""
+    """E006 to E008 and E014: ``RUNASGI_SERVER``, the message size, the keepalive pings
+    and the shutdown timeout."""
     errors: list[checks.CheckMessage] = []
     if conf.RUNASGI_SERVER not in SERVER_NAMES:
         errors.append(
@@ -167,6 +168,20 @@ def check_server_settings(
                 f"WEBSOCKET_MAX_MESSAGE_SIZE must be a positive number of bytes; it is {size!r}.",
                 hint="The default is 1048576 (1 MiB).",
                 id="django_asgi_ws.E007",
+            )
+        )
+    shutdown_timeout = conf.WEBSOCKET_SHUTDOWN_TIMEOUT
+    if (
+        not isinstance(shutdown_timeout, (int, float))
+        or isinstance(shutdown_timeout, bool)
+        or shutdown_timeout <= 0
+    ):
+        errors.append(
+            checks.Error(
+                f"WEBSOCKET_SHUTDOWN_TIMEOUT must be a positive number of seconds; "
+                f"it is {shutdown_timeout!r}.",
+                hint="The default is 10.0.",
+                id="django_asgi_ws.E014",
             )
         )
     for name in ("WEBSOCKET_PING_INTERVAL", "WEBSOCKET_PING_TIMEOUT"):

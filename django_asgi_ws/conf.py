@@ -32,6 +32,7 @@ DEFAULTS: Mapping[str, object] = {
     "WEBSOCKET_ALLOWED_ORIGINS": None,
     "WEBSOCKET_ALLOW_MISSING_ORIGIN": True,
     "WEBSOCKET_HANDSHAKE_TIMEOUT": 10.0,
+    "WEBSOCKET_SHUTDOWN_TIMEOUT": 10.0,
     "WEBSOCKET_RATE_LIMIT": None,
     "WEBSOCKET_BROADCAST": {"BACKEND": "django_asgi_ws.broadcast.backends.memory.MemoryBackend"},
 }
@@ -91,6 +92,11 @@ class Settings:
         return _read("WEBSOCKET_HANDSHAKE_TIMEOUT")
 
     @property
+    def WEBSOCKET_SHUTDOWN_TIMEOUT(self) -> object:
+        """Seconds views get to finish after a server's stop closed their websockets."""
+        return _read("WEBSOCKET_SHUTDOWN_TIMEOUT")
+
+    @property
     def WEBSOCKET_RATE_LIMIT(self) -> object:
         """Messages a client may send per connection, as "N/s", "N/m" or "N/h"; None
         sets no limit."""
@@ -121,6 +127,7 @@ class WebSocketSettings:
     allowed_origins: Sequence[str] | None
     allow_missing_origin: bool
     handshake_timeout: float | None
+    shutdown_timeout: float
     rate_limit: str | None
     broadcast: Mapping[str, Any]
     # Django's own settings that a handshake reads.
@@ -150,6 +157,7 @@ def get_settings() -> WebSocketSettings:
         allowed_origins=raw.WEBSOCKET_ALLOWED_ORIGINS,
         allow_missing_origin=bool(raw.WEBSOCKET_ALLOW_MISSING_ORIGIN),
         handshake_timeout=raw.WEBSOCKET_HANDSHAKE_TIMEOUT,
+        shutdown_timeout=raw.WEBSOCKET_SHUTDOWN_TIMEOUT,
         rate_limit=raw.WEBSOCKET_RATE_LIMIT,
         broadcast=raw.WEBSOCKET_BROADCAST,
         force_script_name=str(settings.FORCE_SCRIPT_NAME or ""),

@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -85,10 +87,118 @@ def serve_subprocess(
             process.stdout.close()
 
 
+#: The servers ``runasgi`` starts, run by ``tests.serve``.
+RUNASGI_SERVERS = ["uvicorn", "daphne"]
+
+#: The production entry points, as docs/servers.rst gives them, logging only
+#: warnings and errors; "{app}" is the application and "{fd}" the listening
+#: socket the test hands over.
+ENTRY_POINTS: dict[str, list[str]] = {
+    "uvicorn-cli": [
+        "-m", "uvicorn", "{app}", "--fd", "{fd}", "--log-level", "warning",
+        "--ws", "django_asgi_ws.servers.uvicorn:WebSocketProtocol",
+        "--http", "django_asgi_ws.servers.uvicorn:HTTPProtocol",
+    ],
+    "uvicorn-cli-workers": [
+        "-m", "uvicorn", "{app}", "--fd", "{fd}", "--log-level", "warning", "--workers", "2",
+        "--ws", "django_asgi_ws.servers.uvicorn:WebSocketProtocol",
+        "--http", "django_asgi_ws.servers.uvicorn:HTTPProtocol",
+    ],
+    "gunicorn": [
+        "-m", "gunicorn", "{app}", "--bind", "fd://{fd}", "--log-level", "warning",
+        "-k", "django_asgi_ws.servers.uvicorn.UvicornWorker",
+    ],
+    "daphne-cli": ["-m", "django_asgi_ws.servers.daphne", "{app}", "--fd", "{fd}", "-v", "0"],
+}  # fmt: skip
+
+#: Every way to serve: through runasgi's servers and through the entry points.
+ALL_SERVERS = [*RUNASGI_SERVERS, "uvicorn-cli", "gunicorn", "daphne-cli"]
+
+# daphne cannot send an HTTP response to a websocket handshake: every refusal is 403.
+DENIAL_RESPONSES = {name: not name.startswith("daphne") for name in [*ALL_SERVERS, *ENTRY_POINTS]}
+
+
 @contextmanager
-def live_server(server_name: str) -> Iterator[LiveServer]:
-    with serve_subprocess([sys.executable, "-m", "tests.serve", server_name]) as server:
+def live_server(
+    server_name: str,
+    *,
+    env: dict[str, str] | None = None,
+    app: str = "tests.asgi_app:application",
+) -> Iterator[LiveServer]:
+    """Serve the test project with *server_name*: one of RUNASGI_SERVERS or ENTRY_POINTS."""
+    if server_name in ENTRY_POINTS:
+        with entry_point(server_name, env=env, app=app) as server:
+            yield server
+        return
+    argv = [sys.executable, "-m", "tests.serve", server_name]
+    with serve_subprocess(argv, env=env) as server:
         yield server
+
+
+@contextmanager
+def entry_point(
+    name: str, *, env: dict[str, str] | None = None, app: str = "tests.asgi_app:application"
+) -> Iterator[LiveServer]:
+    """Start the production entry point *name* on a socket bound here; stop it with SIGTERM.
+
+    The socket is bound and listening before the server starts, so the test
+    knows the port; the server is ready once it answers HTTP.
+    """
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.set_inheritable(True)
+    host, port = listener.getsockname()[:2]
+    argv = [sys.executable] + [
+        part.format(app=app, fd=listener.fileno()) for part in ENTRY_POINTS[name]
+    ]
+    process = subprocess.Popen(
+        argv,
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "PYTHONUNBUFFERED": "1",
+            **(env or {}),
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        pass_fds=[listener.fileno()],
+        start_new_session=True,
+    )
+    listener.close()  # the server holds it now
+    output: list[str] = []
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            output.append(line)
+
+    thread = threading.Thread(target=pump, daemon=True)
+    thread.start()
+    try:
+        wait_until_answering(host, port, process, output)
+        yield LiveServer(process, host, port, output)
+    finally:
+        stop(process)
+        thread.join(5)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def wait_until_answering(
+    host: str, port: int, process: subprocess.Popen[str], output: list[str]
+) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            break
+        try:
+            with urllib.request.urlopen(f"http://{host}:{port}/hello/", timeout=5) as reply:
+                if reply.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("The server did not start:\n" + "".join(output))
 
 
 BANNER = re.compile(

@@ -16,3 +16,9 @@ DEBUG = True
 WEBSOCKET_MAX_MESSAGE_SIZE = 4096
 WEBSOCKET_RATE_LIMIT = "20/m"
 WEBSOCKET_HANDSHAKE_TIMEOUT = 0.5
+# Not propagated: daphne's command line gives the root logger a handler too, which
+# would print every record twice.
+LOGGING = {
+    **LOGGING,  # noqa: F405
+    "loggers": {"django_asgi_ws": {"handlers": ["console"], "level": "INFO", "propagate": False}},
+}

@@ -43,6 +43,8 @@ PUBLIC_MODULES = [
     "django_asgi_ws.decorators",
     "django_asgi_ws.lifespan",
     "django_asgi_ws.routing",
+    "django_asgi_ws.servers.daphne",
+    "django_asgi_ws.servers.uvicorn",
     "django_asgi_ws.status",
     "django_asgi_ws.test",
     "django_asgi_ws.views",

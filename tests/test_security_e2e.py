@@ -16,12 +16,9 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from tests.live import ROOT, LiveServer, serve_subprocess
+from tests.live import ALL_SERVERS, DENIAL_RESPONSES, ROOT, LiveServer, live_server
 
 pytestmark = pytest.mark.e2e
-
-# daphne cannot send an HTTP response to a websocket handshake: every refusal is 403.
-DENIAL_RESPONSES = {"uvicorn": True, "daphne": False}
 
 
 @pytest.fixture(scope="module")
@@ -49,12 +46,11 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="module", params=["uvicorn", "daphne"])
+@pytest.fixture(scope="module", params=ALL_SERVERS)
 def server(
     request: pytest.FixtureRequest, database: dict[str, str]
 ) -> Iterator[tuple[str, LiveServer]]:
-    argv = [sys.executable, "-m", "tests.serve", request.param]
-    with serve_subprocess(argv, env=database) as live:
+    with live_server(request.param, env=database) as live:
         yield request.param, live
 
 

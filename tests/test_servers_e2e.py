@@ -1,7 +1,9 @@
 """The same behaviour on the wire on uvicorn and daphne, over real sockets.
 
-Each server runs the test project in a subprocess, started through
-``django_asgi_ws.servers`` as ``runasgi`` starts it.
+Each server runs the test project in a subprocess: started through
+``django_asgi_ws.servers`` as ``runasgi`` starts it, and through each
+production entry point (``uvicorn --ws ...``, gunicorn with our worker,
+``python -m django_asgi_ws.servers.daphne``).
 """
 
 from __future__ import annotations
@@ -13,16 +15,13 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from tests.live import LiveServer, live_server
+from tests.live import ALL_SERVERS, DENIAL_RESPONSES, LiveServer, live_server
 from tests.outcomes import OUTCOMES, Outcome
 
 pytestmark = pytest.mark.e2e
 
-# daphne cannot send an HTTP response to a websocket handshake: every refusal is 403.
-DENIAL_RESPONSES = {"uvicorn": True, "daphne": False}
 
-
-@pytest.fixture(scope="module", params=["uvicorn", "daphne"])
+@pytest.fixture(scope="module", params=ALL_SERVERS)
 def server(request: pytest.FixtureRequest) -> Iterator[tuple[str, LiveServer]]:
     with live_server(request.param) as live:
         yield request.param, live

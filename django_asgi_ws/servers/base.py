@@ -10,7 +10,7 @@ from typing import Any, Literal, Protocol, get_args
 from django.core.exceptions import ImproperlyConfigured
 
 from django_asgi_ws.asgi_types import ASGIApp
-from django_asgi_ws.conf import DEFAULTS
+from django_asgi_ws.conf import DEFAULTS, WebSocketSettings
 from django_asgi_ws.status import CloseCode
 
 ServerName = Literal["uvicorn", "daphne"]
@@ -45,10 +45,22 @@ class ServerOptions:
     # Serve on this already-bound, listening socket instead of binding host:port.
     fd: int | None = None
     # On stop, how long open connections get to finish before they are cancelled.
-    shutdown_timeout: float = 5.0
+    shutdown_timeout: float = _default("WEBSOCKET_SHUTDOWN_TIMEOUT")
     # Seconds a new connection has to send its request's headers before it is
     # dropped (slow or idle clients otherwise hold it forever); None waits forever.
     request_timeout: float | None = None
+
+    @classmethod
+    def from_settings(cls, settings: WebSocketSettings, **options: Any) -> ServerOptions:
+        """The server side of *settings*, with *options* (the address, say) on top."""
+        return cls(
+            max_message_size=settings.max_message_size,
+            ping_interval=settings.ping_interval,
+            ping_timeout=settings.ping_timeout,
+            shutdown_timeout=settings.shutdown_timeout,
+            request_timeout=settings.handshake_timeout,
+            **options,
+        )
 
 
 class Server(Protocol):

@@ -8,12 +8,19 @@ and has no lifespan support. Here:
 - any close code an application may send (1000-1003, 1007-1014, 3000-4999)
   goes out in the close frame, with its reason;
 - empty text and binary messages are sent;
-- a send waits while the client is not reading (backpressure), as on uvicorn;
+- a send waits while the client is not reading, and reading from a client
+  pauses while a message waits for its view (backpressure both ways), as on
+  uvicorn;
 - protocol failures send a close frame (1002, 1007, 1009...) before dropping,
   invalid close frames from the client included;
 - a non-ASCII subprotocol offer is refused with 400, not 500;
 - lifespan startup runs before the first connection is served and lifespan
-  shutdown after the last one.
+  shutdown after the last one;
+- a graceful stop closes every open websocket with a close frame, then gives
+  the views a bounded time to finish.
+
+The connection's side is in :mod:`~django_asgi_ws.servers.daphne_protocol`;
+the production entry point is :mod:`django_asgi_ws.servers.daphne`.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from __future__ import annotations
 import daphne.server  # isort: skip
 
 import asyncio
-import contextlib
+import functools
 import logging
 import os
 import socket
@@ -30,126 +37,33 @@ import time
 from typing import Any
 
 import daphne
-from autobahn.websocket.types import ConnectionDeny
 from daphne.endpoints import build_endpoint_description_strings
-from daphne.ws_protocol import WebSocketProtocol as DaphneWebSocketProtocol
 from twisted.internet import defer
-from twisted.internet import reactor as twisted_reactor
-from twisted.internet.protocol import connectionDone
 
 from django_asgi_ws.asgi_types import ASGIApp
 from django_asgi_ws.servers.base import ReadyCallback, ServerOptions
+from django_asgi_ws.servers.daphne_protocol import Inbox, WebSocketProtocol, reactor
 from django_asgi_ws.servers.lifespan_driver import LifespanManager
+from django_asgi_ws.servers.versions import check_server_versions
 from django_asgi_ws.status import CloseCode
 
 logger = logging.getLogger("django_asgi_ws.server")
 
-# Twisted's reactor is typed through interfaces that mypy reads as unbound methods.
-reactor: Any = twisted_reactor
+
+def server_arguments(options: ServerOptions) -> dict[str, Any]:
+    """The arguments of daphne's Server that the ``WEBSOCKET_*`` settings decide."""
+    return {
+        "websocket_max_message_size": options.max_message_size,
+        "websocket_max_frame_size": options.max_message_size,
+        # daphne has no "never": a ping interval longer than any connection, and
+        # a zero timeout, which autobahn reads as none.
+        "ping_interval": options.ping_interval if options.ping_interval else 10**9,
+        "ping_timeout": options.ping_timeout if options.ping_timeout else 0,
+    }
 
 
-class WebSocketProtocol(DaphneWebSocketProtocol):  # type: ignore[misc]
-    # How long a client that broke the protocol has to read our close frame.
-    close_frame_flush_timeout = 2.0
-
-    def connectionMade(self) -> None:
-        super().connectionMade()
-        # Backpressure, as uvicorn applies it: a send waits while the socket's
-        # buffer is full, so a client that stops reading cannot make Twisted
-        # buffer without bound. The HTTP channel the handshake came through is
-        # still the transport's producer; it forwards pause and resume to us.
-        self._writable = asyncio.Event()
-        self._writable.set()
-        channel = getattr(self.transport, "producer", None)
-        if channel is not None and hasattr(channel, "registerProducer"):
-            # RuntimeError: another producer is registered; then there is none.
-            with contextlib.suppress(RuntimeError):
-                channel.registerProducer(self, True)
-
-    def pauseProducing(self) -> None:
-        self._writable.clear()
-
-    def resumeProducing(self) -> None:
-        self._writable.set()
-
-    def stopProducing(self) -> None:
-        self._writable.set()
-
-    def connectionLost(self, reason: Any = connectionDone) -> None:
-        self._writable.set()
-        super().connectionLost(reason)
-
-    @property
-    def writable(self) -> asyncio.Event:
-        """Set while the socket's send buffer has room, or once the connection is gone."""
-        return self._writable
-
-    def onConnect(self, request: Any) -> Any:
-        offers = request.headers.get("sec-websocket-protocol")
-        if offers is not None and not offers.isascii():
-            # daphne decodes the offer as ASCII and would answer 500.
-            raise ConnectionDeny(400, "Invalid Sec-WebSocket-Protocol header.")  # type: ignore[no-untyped-call]
-        return super().onConnect(request)
-
-    def dropConnection(self, abort: bool = False) -> None:
-        if abort and self.failedByMe and self.state != self.STATE_CLOSED:
-            # After answering a protocol error (an invalid close frame, say) with a
-            # close frame, autobahn aborts the connection when the client's close
-            # arrives, discarding ours unsent. Let it flush, then abort.
-            reactor.callLater(self.close_frame_flush_timeout, self._abort_if_connected)
-            abort = False
-        super().dropConnection(abort)
-
-    def _abort_if_connected(self) -> None:
-        transport = self.transport
-        if transport is not None and getattr(transport, "connected", False):
-            transport.abortConnection()
-
-    def handle_reply(self, message: dict[str, Any]) -> None:
-        message_type = message.get("type")
-        if message_type == "websocket.send" and self.state == self.STATE_OPEN:
-            data, text = message.get("bytes"), message.get("text")
-            if data is not None and text is not None:
-                raise ValueError("A websocket.send message has both bytes and text.")
-            if data is not None:
-                self.sendMessage(bytes(data), isBinary=True)
-            elif text is not None:
-                self.sendMessage(text.encode(), isBinary=False)
-            return
-        if message_type == "websocket.accept" and message.get("headers"):
-            # daphne drops accept headers; autobahn sends those returned with the subprotocol.
-            self.handshake_deferred.callback(
-                (message.get("subprotocol"), _accept_headers(message["headers"]))
-            )
-            del self.handshake_deferred
-            return
-        if self.state in (self.STATE_CLOSING, self.STATE_CLOSED):
-            # Either side closed: a send means the client is gone (autobahn would raise
-            # Disconnected, which is no OSError), a second close means nothing.
-            if message_type == "websocket.send":
-                raise ConnectionResetError("The websocket connection is closed.")
-            if message_type == "websocket.close":
-                return
-        if message_type == "websocket.close" and self.state == self.STATE_OPEN:
-            code = message.get("code") or CloseCode.NORMAL_CLOSURE
-            reason = message.get("reason") or ""
-            # sendClose() would refuse codes below 3000 other than 1000.
-            self.sendCloseFrame(code=code, reasonUtf8=reason.encode(), isReply=False)
-            return
-        super().handle_reply(message)
-
-
-def _accept_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, list[str]]:
-    headers: dict[str, list[str]] = {}
-    for name, value in raw:
-        if any(byte in name + value for byte in b"\r\n\0"):
-            raise ValueError(f"Invalid header in websocket.accept: {name!r}: {value!r}")
-        headers.setdefault(name.decode("latin-1"), []).append(value.decode("latin-1"))
-    return headers
-
-
-class _Server(daphne.server.Server):  # type: ignore[misc]
-    """daphne's Server with our protocol, lifespan, and a bound-address report."""
+class Server(daphne.server.Server):  # type: ignore[misc]
+    """daphne's Server with our protocol, lifespan, graceful stop and a bound-address report."""
 
     on_ready: ReadyCallback | None = None
     lifespan: LifespanManager
@@ -179,6 +93,20 @@ class _Server(daphne.server.Server):  # type: ignore[misc]
         ):
             await protocol.writable.wait()
         await super().handle_reply(protocol, message)
+
+    def create_application(self, protocol: Any, scope: dict[str, Any]) -> Any:
+        if not isinstance(protocol, WebSocketProtocol):
+            return super().create_application(protocol, scope)
+        # As daphne does, but the view receives from an Inbox, which pauses reading.
+        if protocol not in self.connections:
+            return None  # the client left during the handshake
+        inbox = Inbox(protocol)
+        scope.setdefault("asgi", {"version": "3.0"})
+        instance = self.application(
+            scope=scope, receive=inbox.get, send=functools.partial(self.handle_reply, protocol)
+        )
+        self.connections[protocol]["application_instance"] = asyncio.ensure_future(instance)
+        return inbox
 
     request_timeout: float | None = None
 
@@ -218,9 +146,25 @@ class _Server(daphne.server.Server):  # type: ignore[misc]
             self.stop()
 
     def kill_all_applications(self) -> Any:
-        killed = super().kill_all_applications()
-        shutdown = defer.Deferred.fromFuture(asyncio.ensure_future(self.lifespan.shutdown()))
-        return defer.gatherResults([killed, shutdown], consumeErrors=True)
+        """Cancel the views still running, wait for them, then run the shutdown hooks.
+
+        Replaces daphne's, which expects every connection to still have its
+        application (a KeyError once a view has finished, which stopped the
+        shutdown hooks from running).
+        """
+        running = [
+            details["application_instance"]
+            for details in self.connections.values()
+            if "application_instance" in details and not details["application_instance"].done()
+        ]
+        for instance in running:
+            instance.cancel()
+
+        async def finish() -> None:
+            await asyncio.gather(*running, return_exceptions=True)
+            await self.lifespan.shutdown()
+
+        return defer.Deferred.fromFuture(asyncio.ensure_future(finish()))
 
     def close_gracefully(self, close_code: int, timeout: float) -> None:
         """Close every open websocket with *close_code*, give views *timeout* s, then stop."""
@@ -257,21 +201,19 @@ class DaphneServer:
     @classmethod
     def check_installed(cls) -> None:
         """daphne brings its websocket library: importing it was the check."""
+        check_server_versions(cls.name)
 
     def __init__(self, application: ASGIApp, options: ServerOptions) -> None:
         self.options = options
         self.application = application
-        self._server = _Server(
+        self._server = Server(
             application=application,
             # Placeholder when a socket is adopted: daphne refuses an empty list.
             endpoints=build_endpoint_description_strings(host=options.host, port=options.port),
             signal_handlers=options.install_signal_handlers,
             root_path=options.root_path,
-            websocket_max_message_size=options.max_message_size,
-            websocket_max_frame_size=options.max_message_size,
-            ping_interval=options.ping_interval if options.ping_interval else 10**9,
-            ping_timeout=options.ping_timeout if options.ping_timeout else 0,
             application_close_timeout=5,
+            **server_arguments(options),
         )
         self._server.lifespan = LifespanManager(application)
         self._server.request_timeout = options.request_timeout

@@ -2,22 +2,26 @@
 
 The websocket protocol is uvicorn's sans-I/O one on websockets, adjusted so that a
 handshake websockets cannot read (oversized, or with a Transfer-Encoding) is
-answered instead of left open, and invalid UTF-8 from a client closes with 1007
-without logging a traceback, even when the client's close frame came with it.
+answered instead of left open, invalid UTF-8 from a client closes with 1007
+without logging a traceback, even when the client's close frame came with it,
+and a close frame between two fragments of a message is answered as a close
+(RFC 6455 allows control frames there; websockets answers 1002).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib.util
 import socket
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 import uvicorn
 
 from django_asgi_ws.asgi_types import ASGIApp
 from django_asgi_ws.servers.base import MissingServerError, ReadyCallback, ServerOptions
+from django_asgi_ws.servers.versions import check_server_versions
 from django_asgi_ws.status import CloseCode
 
 
@@ -31,16 +35,41 @@ def check_websocket_library() -> None:
         )
 
 
-def _websocket_protocol() -> Any:
-    """A fresh protocol class per server, carrying that server's shutdown close code."""
+def websocket_protocol_class() -> Any:
+    """A fresh protocol class, to carry one server's shutdown close code; "wsproto"
+    when websockets is not installed."""
     if importlib.util.find_spec("websockets") is None:
         return "wsproto"
     from uvicorn.protocols.utils import ClientDisconnected
     from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+    from websockets.frames import Opcode
     from websockets.protocol import State
 
     class WebSocketProtocol(WebSocketsSansIOProtocol):
         shutdown_close_code: int = CloseCode.SERVICE_RESTART
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._receive_frame = self.conn.recv_frame
+            self.conn.recv_frame = self._receive_frame_between_fragments  # type: ignore[method-assign]
+
+        def _receive_frame_between_fragments(self, frame: Any) -> None:
+            """Let a close frame end the message whose fragments are arriving.
+
+            Control frames may come between the fragments of a message (RFC 6455,
+            5.4), and a close frame is answered with a close frame, the data after
+            it discarded (1.4, 5.5.1): so the unfinished message is dropped and the
+            close answered as any other, which is what Autobahn's case 7.1.5 checks.
+            websockets would fail the connection with 1002 ("incomplete fragmented
+            message") instead.
+            """
+            if frame.opcode is Opcode.CLOSE:
+                # The size of the message under way, None between messages:
+                # current_size since websockets 16, cur_size before.
+                for name in ("current_size", "cur_size"):
+                    if getattr(self.conn, name, None) is not None:
+                        setattr(self.conn, name, None)
+            self._receive_frame(frame)
 
         async def send(self, message: Any) -> None:
             if self.handshake_complete and self.conn.state is not State.OPEN:
@@ -130,12 +159,10 @@ def _websocket_protocol() -> Any:
     return WebSocketProtocol
 
 
-def _http_protocol(request_timeout: float | None) -> Any:
+def http_protocol_class(request_timeout: Callable[[], float | None]) -> Any:
     """uvicorn's HTTP protocol ("auto": httptools, else h11), dropping a connection
-    whose first request's headers have not arrived within *request_timeout*."""
-    if request_timeout is None:
-        return "auto"
-    timeout: float = request_timeout
+    whose first request's headers have not arrived within ``request_timeout()``
+    seconds (read as each connection opens; None waits forever)."""
     base: Any
     if importlib.util.find_spec("httptools") is not None:
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -147,12 +174,17 @@ def _http_protocol(request_timeout: float | None) -> Any:
         base = H11Protocol
 
     class HTTPProtocol(base):  # type: ignore[misc]
+        _request_timer: asyncio.TimerHandle | None = None
+
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
-            self._request_timer = self.loop.call_later(timeout, self._request_timed_out)
+            timeout = request_timeout()
+            if timeout is not None:
+                self._request_timer = self.loop.call_later(timeout, self._request_timed_out)
 
         def connection_lost(self, exc: Exception | None) -> None:
-            self._request_timer.cancel()
+            if self._request_timer is not None:
+                self._request_timer.cancel()
             super().connection_lost(exc)
 
         def _request_timed_out(self) -> None:
@@ -189,14 +221,18 @@ class UvicornServer:
 
     def __init__(self, application: ASGIApp, options: ServerOptions) -> None:
         self.options = options
-        self._protocol = _websocket_protocol()
+        self._protocol = websocket_protocol_class()
         self.config = uvicorn.Config(
             application,
             host=options.host,
             port=options.port,
             root_path=options.root_path,
             ws=self._protocol,
-            http=_http_protocol(options.request_timeout),
+            http=(
+                "auto"
+                if options.request_timeout is None
+                else http_protocol_class(lambda: options.request_timeout)
+            ),
             ws_max_size=options.max_message_size,
             ws_ping_interval=options.ping_interval,
             ws_ping_timeout=options.ping_timeout,
@@ -212,6 +248,7 @@ class UvicornServer:
     @classmethod
     def check_installed(cls) -> None:
         check_websocket_library()
+        check_server_versions(cls.name)
 
     @property
     def version(self) -> str:

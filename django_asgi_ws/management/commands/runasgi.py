@@ -22,7 +22,7 @@ from django_asgi_ws import reloader
 from django_asgi_ws.access_log import AccessLogMiddleware
 from django_asgi_ws.addrport import Address, parse_addrport
 from django_asgi_ws.asgi_types import ASGIApp
-from django_asgi_ws.conf import get_settings
+from django_asgi_ws.conf import conf, get_settings
 from django_asgi_ws.servers import (
     SERVER_NAMES,
     MissingServerError,
@@ -54,8 +54,6 @@ class Command(BaseCommand):
     # Checks run in the server process, after each reload, as runserver does.
     requires_system_checks = []  # noqa: RUF012 - BaseCommand declares it per instance
     suppressed_base_arguments = {"--verbosity", "--traceback"}  # noqa: RUF012
-    # How long open connections get to finish on a reload or Ctrl-C.
-    shutdown_timeout = 3.0
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("addrport", nargs="?", help="Optional port number, or ipaddr:port")
@@ -109,7 +107,7 @@ class Command(BaseCommand):
             return
         listen_socket = self.bind(address)
         if options["use_reloader"]:
-            supervisor = reloader.Supervisor(listen_socket.fileno(), self.shutdown_timeout + 5)
+            supervisor = reloader.Supervisor(listen_socket.fileno(), _stop_grace())
             sys.exit(supervisor.run())
         self.serve_until_interrupted(server_class, address, listen_socket.fileno(), options)
 
@@ -194,19 +192,14 @@ class Command(BaseCommand):
 
         self.check_migrations()
         application = self.get_application(options)
-        ws_settings = get_settings()
         server = server_class(
             application,
-            ServerOptions(
+            ServerOptions.from_settings(
+                get_settings(),
                 host=address.host,
                 port=address.port,
                 fd=listen_fd,
-                max_message_size=ws_settings.max_message_size,
-                ping_interval=ws_settings.ping_interval,
-                ping_timeout=ws_settings.ping_timeout,
                 install_signal_handlers=False,
-                shutdown_timeout=self.shutdown_timeout,
-                request_timeout=ws_settings.handshake_timeout,
             ),
         )
         self._server = server
@@ -271,3 +264,15 @@ def production_target() -> str:
     as ``startproject`` lays a project out (``mysite.settings`` -> ``mysite.asgi``)."""
     package, _, _ = str(settings.SETTINGS_MODULE).rpartition(".")
     return f"{package}.asgi:application" if package else "your project's asgi module"
+
+
+def _stop_grace() -> float:
+    """How long the supervisor lets a stopping server process take before killing it.
+
+    Read before the server process has run the checks, so a wrong value (which
+    they report) falls back to the default here.
+    """
+    timeout = conf.WEBSOCKET_SHUTDOWN_TIMEOUT
+    if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0:
+        return float(timeout) + 5
+    return ServerOptions().shutdown_timeout + 5
