@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import signal
@@ -268,3 +269,15 @@ def stop(process: subprocess.Popen[str]) -> None:
     with suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)  # the server process, if it outlived runasgi
     process.wait()
+
+
+def recording_logger(name: str) -> tuple[logging.Logger, list[logging.LogRecord]]:
+    """A logger for a websockets client that keeps every record (the frames it saw)."""
+    records: list[logging.LogRecord] = []
+    client_logger = logging.getLogger(f"{name}.{id(records)}")
+    client_logger.setLevel(logging.DEBUG)
+    client_logger.propagate = False
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    client_logger.addHandler(handler)
+    return client_logger, records

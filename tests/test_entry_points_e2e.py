@@ -9,7 +9,6 @@ server settings, and backpressure on what a client sends.
 from __future__ import annotations
 
 import base64
-import logging
 import os
 import signal
 import socket
@@ -20,7 +19,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from tests.live import ENTRY_POINTS, LiveServer, live_server
+from tests.live import ENTRY_POINTS, LiveServer, live_server, recording_logger
 
 pytestmark = pytest.mark.e2e
 
@@ -124,13 +123,7 @@ def test_the_message_size_setting_applies(served: tuple[str, LiveServer]) -> Non
 def test_the_ping_interval_setting_applies(served: tuple[str, LiveServer]) -> None:
     """WEBSOCKET_PING_INTERVAL is 1 s: uvicorn's default is 20 s, daphne's 20 s too."""
     _, live = served
-    records: list[logging.LogRecord] = []
-    client_logger = logging.getLogger(f"tests.entry_point_pings.{id(records)}")
-    client_logger.setLevel(logging.DEBUG)
-    client_logger.propagate = False
-    handler = logging.Handler()
-    handler.emit = records.append  # type: ignore[method-assign]
-    client_logger.addHandler(handler)
+    client_logger, records = recording_logger("tests.entry_point_pings")
     with connect(f"{live.url}/ws/echo/", logger=client_logger) as ws:
         deadline = time.monotonic() + 5  # daphne checks its timers every 2 s
         while time.monotonic() < deadline and not any(

@@ -9,7 +9,6 @@ their own.
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import shutil
@@ -29,7 +28,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.sync.client import ClientConnection, connect
 
-from tests.live import QUIT_LINE, LiveServer, child_env, runasgi
+from tests.live import QUIT_LINE, LiveServer, child_env, recording_logger, runasgi
 
 pytestmark = pytest.mark.e2e
 
@@ -489,13 +488,7 @@ def test_a_server_that_cannot_serve_websockets_is_refused_before_binding(
 def test_keepalive_pings_follow_websocket_ping_interval(shared: tuple[str, LiveServer]) -> None:
     """WEBSOCKET_PING_INTERVAL = 1 in the project: an idle socket is pinged on both servers."""
     _, live = shared
-    records: list[logging.LogRecord] = []
-    client_logger = logging.getLogger(f"tests.pings.{id(records)}")
-    client_logger.setLevel(logging.DEBUG)
-    client_logger.propagate = False
-    handler = logging.Handler()
-    handler.emit = records.append  # type: ignore[method-assign]
-    client_logger.addHandler(handler)
+    client_logger, records = recording_logger("tests.pings")
     with connect(ws_url(live, "/ws/echo/"), logger=client_logger) as ws:
         time.sleep(3.5)  # daphne checks its timers every 2 s
         say_hello(ws)  # still open: the pings were answered
