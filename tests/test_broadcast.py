@@ -420,3 +420,64 @@ async def test_invalid_group_names_are_refused(backend: Backend, name: Any, erro
     async with backend.subscribe() as subscription:
         with pytest.raises(ValueError, match=error):
             await subscription.join(name)
+
+
+# Waiting on a subscription and something else at once --------------------------------
+
+
+async def test_ready_is_done_once_a_message_waits_and_the_message_is_then_read_without_waiting(
+    backend: Backend, group: str
+) -> None:
+    async with backend.subscribe(group) as subscription:
+        assert subscription.get_message_nowait() is None
+        ready = subscription.ready()
+        assert not ready.done()
+        await backend.publish(group, "first")
+        await asyncio.wait_for(ready, 5)
+        assert subscription.get_message_nowait() == Message(group, "first")
+        assert subscription.get_message_nowait() is None
+
+
+async def test_an_abandoned_wait_on_ready_loses_nothing(backend: Backend, group: str) -> None:
+    async with backend.subscribe(group) as subscription:
+        other = asyncio.get_running_loop().create_future()
+        other.set_result(None)  # the other side wins
+        await asyncio.wait((subscription.ready(), other), return_when=asyncio.FIRST_COMPLETED)
+        await backend.publish(group, "kept")
+        assert await receive(subscription) == "kept"
+
+
+async def test_ready_is_done_at_once_when_a_message_already_waits(
+    backend: Backend, group: str
+) -> None:
+    async with backend.subscribe(group) as subscription:
+        await backend.publish(group, "waiting")
+        await asyncio.wait_for(subscription.ready(), 5)
+        assert subscription.ready().done()
+        assert subscription.get_message_nowait() == Message(group, "waiting")
+
+
+async def test_ready_ends_with_the_subscription_and_reading_then_raises(
+    backend: Backend, group: str
+) -> None:
+    subscription = backend.subscribe(group)
+    async with subscription:
+        ready = subscription.ready()
+    assert ready.done()
+    with pytest.raises(RuntimeError, match="closed"):
+        subscription.get_message_nowait()
+
+
+async def test_reading_without_waiting_raises_once_the_queue_overflowed_under_close(
+    backend: Backend, group: str
+) -> None:
+    async with backend.subscribe(group, queue_size=1, overflow="close") as subscription:
+        for text in ("one", "two"):
+            await backend.publish(group, text)
+        await asyncio.wait_for(subscription.ready(), 5)
+        deadline = asyncio.get_running_loop().time() + 5
+        # The broker backends deliver from their reader task: poll for the overflow.
+        while not subscription.overflowed and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        with pytest.raises(SubscriberTooSlow):
+            subscription.get_message_nowait()

@@ -14,7 +14,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from django_asgi_ws.broadcast.subscription import Message, Subscription
+from django_asgi_ws.broadcast.subscription import Subscription
 
 if TYPE_CHECKING:
     from django_asgi_ws.websocket import WebSocket
@@ -36,7 +36,6 @@ class ClientAndGroups:
         self._receive_client = receive_client
         self.subscription = subscription
         self._client: asyncio.Future[Any] | None = None
-        self._group: asyncio.Future[Message] | None = None
 
     async def next(self) -> Any:
         """The next client message (as ``receive_client`` returns it) or group Message.
@@ -44,28 +43,32 @@ class ClientAndGroups:
         Raises what the client side raises (WebSocketDisconnect at the end) and
         what the subscription raises (SubscriberTooSlow).
         """
-        if self._client is None:
-            self._client = asyncio.ensure_future(self._receive_client())
-        if self._group is None:
-            self._group = asyncio.ensure_future(self.subscription.get_message())
-        if not (self._client.done() or self._group.done()):
-            await asyncio.wait((self._client, self._group), return_when=asyncio.FIRST_COMPLETED)
-        if self._group.done():
-            group, self._group = self._group, None
-            return group.result()
-        client, self._client = self._client, None
+        # One pending read of the client, kept across calls; the group side is
+        # read without waiting, and waited for through the subscription's ready
+        # future, so that a group message costs no task of its own.
+        client = self._client
+        if client is None:
+            client = self._client = asyncio.ensure_future(self._receive_client())
+        while not client.done():
+            message = self.subscription.get_message_nowait()
+            if message is not None:
+                return message
+            ready = self.subscription.ready()
+            await asyncio.wait((client, ready), return_when=asyncio.FIRST_COMPLETED)
+        self._client = None
         return client.result()
 
     async def aclose(self) -> None:
-        """Cancel the pending reads; nothing read is lost (it was never taken)."""
-        for future in (self._client, self._group):
-            if future is not None and not future.done():
-                future.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await future
-            elif future is not None and not future.cancelled():
-                future.exception()  # retrieved: no "never retrieved" warning
-        self._client = self._group = None
+        """Cancel the pending read of the client; nothing read is lost (it was never taken)."""
+        future, self._client = self._client, None
+        if future is None:
+            return
+        if not future.done():
+            future.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await future
+        elif not future.cancelled():
+            future.exception()  # retrieved: no "never retrieved" warning
 
 
 async def listen(websocket: WebSocket, subscription: Subscription) -> AsyncIterator[Any]:

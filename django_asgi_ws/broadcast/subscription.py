@@ -167,6 +167,34 @@ class Subscription:
             raise RuntimeError("The subscription is closed.")
         return Message(*delivery)
 
+    def get_message_nowait(self) -> Message | None:
+        """The next message and its group if one waits, else None; never waits.
+
+        Raises as :meth:`get_message` does once the subscription is closed.
+        """
+        if self._too_slow:
+            raise SubscriberTooSlow(self.queue_size)
+        if self._queue:
+            return Message(*self._queue.popleft())
+        if self._closed:
+            raise RuntimeError("The subscription is closed.")
+        return None
+
+    def ready(self) -> asyncio.Future[None]:
+        """A future done once a read would not wait: a message waits, or the subscription ended.
+
+        For waiting on the subscription and on something else at once without
+        a task per message: ``asyncio.wait({subscription.ready(), other}, ...)``,
+        then :meth:`get_message_nowait`. Taking nothing, it loses nothing when
+        the wait is abandoned.
+        """
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
+        if self._queue or self._closed or self._too_slow:
+            self._wake()
+        return waiter
+
     def __aiter__(self) -> Subscription:
         return self
 
