@@ -12,16 +12,13 @@ The thread is asgiref's: each connection enters a ``ThreadSensitiveContext`` of
 its own, as Django's ASGI handler does for each request. Under
 ``async_to_sync`` (the async test methods of Django's TestCase), asgiref runs
 the sync code in the calling thread instead, with the test's transaction.
-Leaving the context lets the thread end without waiting for it on the event
-loop (asgiref 3.12 and later). Django's ``connection_created`` signal, sent in
-the thread that opens a database connection, tells which sockets own one.
+Django's ``connection_created`` signal, sent in the thread that opens a
+database connection, tells which sockets own one.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
-from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -35,17 +32,15 @@ if TYPE_CHECKING:
 
 @dataclass(eq=False, slots=True)
 class ConnectionThread:
-    """The thread-sensitive context of one websocket connection."""
+    """What the database rules need to know of one websocket connection's sync code."""
 
-    context: ThreadSensitiveContext
     # Whether its sync code opened a database connection (which may still be open).
     owns_database: bool = False
-    left: bool = False
 
 
-# The open connections, each in its own context. (The handler and the receive
-# methods test it first: a set tells fastest that there is none.)
-thread_executors: set[ConnectionThread] = set()
+# The open connections. (The receive methods test it first: an empty set tells
+# fastest that no socket has a thread to look after.)
+open_connections: set[ConnectionThread] = set()
 
 # The connection being served, in the context of its task and of its sync code.
 _current: contextvars.ContextVar[ConnectionThread] = contextvars.ContextVar(
@@ -64,61 +59,40 @@ def _database_connection_opened(sender: Any, **kwargs: Any) -> None:
 connection_created.connect(_database_connection_opened, dispatch_uid=__name__)
 
 
-def open_thread_context() -> tuple[ConnectionThread, contextvars.Token[ConnectionThread]]:
-    """Enter a connection's thread-sensitive context (``async with ThreadSensitiveContext()``).
+class ConnectionThreadContext:
+    """``async with ConnectionThreadContext():`` around one websocket connection.
 
-    The connection's sync code (``sync_to_async``) then runs in a thread of its
-    own. Inside a context opened by a caller, that one stays in charge.
-    Entering only sets a context variable: it never waits, so it is done here
-    without a coroutine of ours. ``close_thread_connections`` and
-    ``close_thread_context`` leave it.
+    Its sync code (``sync_to_async``) runs in a thread of its own, as under
+    Django's ASGI handler for a request (a ``ThreadSensitiveContext`` opened by
+    a caller stays in charge), and on the way out the database connections that
+    thread opened are closed: they would otherwise stay open on the database
+    server until garbage-collected, whatever CONN_MAX_AGE says. asgiref (3.12
+    and later) lets the thread end in a thread of its own, so the event loop
+    never waits for it.
     """
-    thread = ConnectionThread(ThreadSensitiveContext())
-    entering = thread.context.__aenter__()  # type: ignore[no-untyped-call]
-    try:
-        entering.send(None)
-    except StopIteration:
-        pass
-    else:
-        entering.close()
-        raise RuntimeError("Entering a ThreadSensitiveContext waited for something.")
-    thread_executors.add(thread)
-    return thread, _current.set(thread)
 
+    __slots__ = ("_context", "_thread", "_token")
 
-def close_thread_context(
-    thread: ConnectionThread, token: contextvars.Token[ConnectionThread] | None
-) -> None:
-    """Forget the connection, leaving its context unless ``close_thread_connections`` did.
+    def __init__(self) -> None:
+        self._thread = ConnectionThread()
+        self._context = ThreadSensitiveContext()
+        self._token: contextvars.Token[ConnectionThread] | None = None
 
-    Leaving from here (the handshake was refused, or the end of the socket
-    failed) does not wait for the context's thread to end: the wait is
-    cancelled, as if its task were, and the thread ends by itself.
-    """
-    try:
-        if not thread.left:
-            thread.left = True
-            _cancel_wait(thread.context.__aexit__(None, None, None))  # type: ignore[no-untyped-call]
-    finally:
-        thread_executors.discard(thread)
-        if token is not None:
-            _current.reset(token)
+    async def __aenter__(self) -> ConnectionThread:
+        await self._context.__aenter__()  # type: ignore[no-untyped-call]
+        self._token = _current.set(self._thread)
+        open_connections.add(self._thread)
+        return self._thread
 
-
-def _cancel_wait(coroutine: Coroutine[Any, Any, Any]) -> None:
-    """Run *coroutine* up to its first wait, then cancel that wait, as a task's cancel() does."""
-    try:
-        waiting = coroutine.send(None)
-    except StopIteration:
-        return
-    cancel = getattr(waiting, "cancel", None)
-    if cancel is not None:
-        cancel()
-    try:
-        coroutine.throw(asyncio.CancelledError())
-    except (StopIteration, asyncio.CancelledError):
-        return
-    coroutine.close()
+    async def __aexit__(self, *exc_info: object) -> None:
+        try:
+            if self._thread.owns_database:
+                await sync_to_async(connections.close_all, thread_sensitive=True)()
+        finally:
+            open_connections.discard(self._thread)
+            if self._token is not None:
+                _current.reset(self._token)
+            await self._context.__aexit__(*exc_info)  # type: ignore[no-untyped-call]
 
 
 def connection_has_thread() -> bool:
@@ -157,20 +131,3 @@ async def receive_between_requests(receive: Receive) -> ASGIMessage:
     if kept_connection:
         await aclose_old_connections()
     return message
-
-
-async def close_thread_connections(thread: ConnectionThread) -> None:
-    """Close every database connection of the connection's thread, and leave its context.
-
-    The thread ends with the websocket; its connections would otherwise stay
-    open on the database server until garbage-collected, whatever
-    CONN_MAX_AGE says. asgiref lets the thread end in a thread of its own, so
-    the event loop never waits for it.
-    """
-    try:
-        if thread.owns_database:
-            await sync_to_async(connections.close_all, thread_sensitive=True)()
-    finally:
-        if not thread.left:
-            thread.left = True
-            await thread.context.__aexit__(None, None, None)  # type: ignore[no-untyped-call]

@@ -20,12 +20,7 @@ from asgiref.sync import iscoroutinefunction, sync_to_async
 from django_asgi_ws import routing
 from django_asgi_ws.asgi_types import ASGIApp, Receive, Scope, Send
 from django_asgi_ws.conf import get_settings
-from django_asgi_ws.db import (
-    close_thread_connections,
-    close_thread_context,
-    open_thread_context,
-    thread_executors,
-)
+from django_asgi_ws.db import ConnectionThreadContext
 from django_asgi_ws.deprecation import renamed
 from django_asgi_ws.endings import Ending, Report, ending_for
 from django_asgi_ws.lifespan import Startup, serve_lifespan
@@ -76,8 +71,7 @@ class WebSocketApplication:
                 logger.error("Refused websocket %s: the startup hooks failed.", scope.get("path"))
                 await send_refusal(scope, send, HTTPStatus.INTERNAL_SERVER_ERROR)
                 return
-        context, token = open_thread_context()
-        try:
+        async with ConnectionThreadContext():
             websocket = open_websocket(scope, receive, send)
             if not isinstance(websocket, WebSocket):
                 await send_refusal(scope, send, websocket)
@@ -109,10 +103,6 @@ class WebSocketApplication:
                 request = websocket._request
                 if request is not None and session_was_touched(request):
                     await sync_to_async(save_session_at_close)(request)
-                if thread_executors:  # else no sync code ran: no connection to close
-                    await close_thread_connections(context)
-        finally:
-            close_thread_context(context, token)
 
 
 def open_websocket(scope: Scope, receive: Receive, send: Send) -> WebSocket | HTTPStatus:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from asgiref.sync import sync_to_async
 from django.core.serializers.json import DjangoJSONEncoder
 
-from django_asgi_ws.db import connection_has_thread, receive_between_requests, thread_executors
+from django_asgi_ws.db import connection_has_thread, open_connections, receive_between_requests
 from django_asgi_ws.deadlines import HandshakeDeadline
 from django_asgi_ws.exceptions import WebSocketDisconnect, WebSocketException, validate_close
 from django_asgi_ws.limits import is_too_big
@@ -297,7 +297,7 @@ class WebSocket(HandshakeRequest):
             if self.state is DISCONNECTED:
                 raise self._ended(iterating)
             raise RuntimeError(not_connected("receive", self.state))
-        if thread_executors and connection_has_thread():
+        if open_connections and connection_has_thread():
             message = await receive_between_requests(self._receive)
         else:
             message = await self._receive()
