@@ -36,6 +36,14 @@ class ClientAndGroups:
         self._receive_client = receive_client
         self.subscription = subscription
         self._client: asyncio.Future[Any] | None = None
+        # What next() awaits while both sides are quiet: the subscription's ready
+        # future, which the client's read also completes when it ends first.
+        self._waiter: asyncio.Future[None] | None = None
+
+    def _client_read_done(self, client: asyncio.Future[Any]) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def next(self) -> Any:
         """The next client message (as ``receive_client`` returns it) or group Message.
@@ -45,16 +53,21 @@ class ClientAndGroups:
         """
         # One pending read of the client, kept across calls; the group side is
         # read without waiting, and waited for through the subscription's ready
-        # future, so that a group message costs no task of its own.
+        # future, which the client's read completes too: a group message costs
+        # no task, no wait set and no callback of its own.
         client = self._client
         if client is None:
             client = self._client = asyncio.ensure_future(self._receive_client())
+            client.add_done_callback(self._client_read_done)
         while not client.done():
             message = self.subscription.get_message_nowait()
             if message is not None:
                 return message
-            ready = self.subscription.ready()
-            await asyncio.wait((client, ready), return_when=asyncio.FIRST_COMPLETED)
+            waiter = self._waiter = self.subscription.ready()
+            try:
+                await waiter
+            finally:
+                self._waiter = None
         self._client = None
         return client.result()
 
