@@ -2,13 +2,10 @@
 
 Two processes, as with Django's runserver:
 
-- The *supervisor* (the process the user started) binds the listening socket
-  once, starts the server process, restarts it when it exits with
-  ``RESTART_EXIT_CODE``, and, if it dies while starting (a syntax error in
-  settings or models breaks ``django.setup()`` before any command runs), waits
-  for a file change and starts it again. Ctrl-C reaches both processes; the
-  supervisor lets the server process shut down instead of killing it 0.25 s
-  later as Django's reloader does, so open websockets get a close frame.
+- The *supervisor* (the process the user started; :mod:`django_asgi_ws.supervisor`)
+  binds the listening socket once, starts the server process, restarts it when
+  it exits with ``RESTART_EXIT_CODE``, and, if it dies while starting, waits for
+  a file change and starts it again.
 - The *server process* serves in a thread and watches every imported module,
   plus what Django asks to watch (templates, locale), with watchfiles. On a
   change it closes open websockets with 1012 (service restart), lets the views
@@ -21,13 +18,11 @@ import contextlib
 import logging
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator
 from pathlib import Path
-from typing import Any
 
 import watchfiles
 from django.utils import autoreload
@@ -91,7 +86,7 @@ class WatchfilesReloader(autoreload.BaseReloader):
             directories = sorted({str(path.parent) for path in files if path.parent.is_dir()})
             compared_files = files if serving else files | _python_files(directories)
             stop = _Until(lambda: self.should_stop)
-            batches = _watch(directories, recursive=False, watch_filter=None, stop_event=stop)
+            batches = watch(directories, recursive=False, watch_filter=None, stop_event=stop)
             compared = False
             with contextlib.closing(batches):
                 for changes in batches:
@@ -150,7 +145,7 @@ class _Until:
         return self.condition()
 
 
-def _watch(
+def watch(
     paths: Iterable[str],
     *,
     recursive: bool,
@@ -223,128 +218,3 @@ def watch_and_serve(serve: Callable[[], None], stop_server: Callable[[int], None
         sys.exit(0)
     thread.join()
     sys.exit(RESTART_EXIT_CODE)
-
-
-class Supervisor:
-    """The process the user started: keeps one server process alive across reloads."""
-
-    def __init__(self, listen_fd: int, grace_period: float) -> None:
-        self.listen_fd = listen_fd
-        self.grace_period = grace_period
-        self.process: subprocess.Popen[bytes] | None = None
-        self.stopping = False
-        self.started_at = time.time()
-
-    def run(self) -> int:
-        signal.signal(signal.SIGINT, self._on_interrupt)
-        signal.signal(signal.SIGTERM, self._on_terminate)
-        try:
-            while True:
-                code = self._run_server_process()
-                if self.stopping or code == 0:
-                    return 0
-                if code == FATAL_EXIT_CODE:
-                    return 1
-                if code != RESTART_EXIT_CODE:
-                    sys.stderr.write(
-                        "The server process stopped with an error; "
-                        "waiting for a file change to start it again.\n"
-                    )
-                    sys.stderr.flush()
-                    self._wait_for_change()
-        except KeyboardInterrupt:
-            return 0
-
-    def _run_server_process(self) -> int:
-        self.started_at = time.time()
-        environ = {
-            **os.environ,
-            SERVER_PROCESS_ENV: "true",
-            LISTEN_FD_ENV: str(self.listen_fd),
-            STARTED_ENV: repr(time.time()),
-        }
-        # Django's own reloader variable, for code that checks it to run only once.
-        environ[autoreload.DJANGO_AUTORELOAD_ENV] = "true"
-        self.process = subprocess.Popen(
-            autoreload.get_child_arguments(), env=environ, pass_fds=(self.listen_fd,)
-        )
-        try:
-            while True:
-                try:
-                    return self.process.wait(timeout=0.5)
-                except subprocess.TimeoutExpired:
-                    continue
-        finally:
-            self.process = None
-
-    def _wait_for_change(self) -> None:
-        """Watch the project's own folders for any Python file change.
-
-        The watch opens before the modification times are compared, so a file
-        saved while the failed process was starting, or while the watch was
-        being set up, counts too.
-        """
-        roots = project_roots()
-        batches = _watch(roots, recursive=True, watch_filter=watchfiles.PythonFilter())
-        with contextlib.closing(batches):
-            # The first batch tells that the watch is in place.
-            if next(batches, None) != set():  # a Python file changed already
-                return
-            if any(mtime > self.started_at for mtime in _python_mtimes(roots)):
-                return
-            for changes in batches:
-                if changes:
-                    return
-
-    def _on_interrupt(self, signum: int, frame: Any) -> None:
-        # Ctrl-C went to the whole process group: the server process shuts down
-        # gracefully by itself; give it time, then make sure it is gone.
-        self.stopping = True
-        if self.process is None:
-            raise KeyboardInterrupt
-        self._reap_later()
-
-    def _on_terminate(self, signum: int, frame: Any) -> None:
-        self.stopping = True
-        if self.process is None:
-            raise KeyboardInterrupt
-        self.process.send_signal(signal.SIGTERM)
-        self._reap_later()
-
-    def _reap_later(self) -> None:
-        process = self.process
-
-        def kill() -> None:
-            if process is not None and process.poll() is None:
-                process.kill()
-
-        timer = threading.Timer(self.grace_period, kill)
-        timer.daemon = True
-        timer.start()
-
-
-def _python_mtimes(roots: list[str]) -> Iterator[float]:
-    ignored = set(watchfiles.DefaultFilter.ignore_dirs) | {"site-packages", "node_modules"}
-    for root in roots:
-        for folder, subfolders, names in os.walk(root):
-            subfolders[:] = [name for name in subfolders if name not in ignored]
-            for name in names:
-                if name.endswith(".py"):
-                    with contextlib.suppress(OSError):
-                        yield os.stat(os.path.join(folder, name)).st_mtime
-
-
-def project_roots() -> list[str]:
-    """Folders holding the project's own code: sys.path entries outside the installation."""
-    installation = {Path(p).resolve() for p in {sys.prefix, sys.base_prefix, sys.exec_prefix}}
-    roots: set[Path] = set()
-    for file in autoreload.iter_all_python_module_files():
-        for entry in sys.path:
-            if not entry:
-                continue
-            root = Path(entry).resolve()
-            if root.is_dir() and file.is_relative_to(root):
-                if not any(root.is_relative_to(prefix) for prefix in installation):
-                    roots.add(root)
-                break
-    return sorted(str(root) for root in roots) or [os.getcwd()]

@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 from django.utils import autoreload
 
-from django_asgi_ws import reloader as reloader_module
-from django_asgi_ws.reloader import Supervisor, WatchfilesReloader, project_roots
+from django_asgi_ws import supervisor as supervisor_module
+from django_asgi_ws.reloader import WatchfilesReloader
+from django_asgi_ws.supervisor import Supervisor, project_roots
 
 DELAY = 0.3  # before a change is made, so that the watch is in place by then
 TIMEOUT = 3.0  # how long the reloader gets to report it
@@ -363,7 +364,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     saved_long_ago = root / "models.py"
     saved_long_ago.write_text("x = 1\n")
     age(saved_long_ago)
-    monkeypatch.setattr("django_asgi_ws.reloader.project_roots", lambda: [str(root)])
+    monkeypatch.setattr("django_asgi_ws.supervisor.project_roots", lambda: [str(root)])
     return root
 
 
@@ -405,13 +406,13 @@ def test_the_supervisor_sees_a_fix_saved_just_after_it_compared_modification_tim
 ) -> None:
     """The fix lands between the comparison and the first event: it must not be missed."""
     supervisor = Supervisor(listen_fd=-1, grace_period=1)
-    compare = reloader_module._python_mtimes
+    compare = supervisor_module._python_mtimes
 
     def compare_then_save(roots: list[str]) -> Iterator[float]:
         yield from compare(roots)
         (project / "models.py").write_text("x = 4\n")
 
-    monkeypatch.setattr(reloader_module, "_python_mtimes", compare_then_save)
+    monkeypatch.setattr(supervisor_module, "_python_mtimes", compare_then_save)
     thread = wait_for_change_in_thread(supervisor)
     thread.join(TIMEOUT)
     assert not thread.is_alive()

@@ -31,6 +31,7 @@ from django_asgi_ws.servers import (
     get_server_class,
 )
 from django_asgi_ws.status import CloseCode
+from django_asgi_ws.supervisor import Supervisor
 
 BIND_ERRORS = {
     errno.EACCES: "You don't have permission to access that port.",
@@ -107,7 +108,7 @@ class Command(BaseCommand):
             return
         listen_socket = self.bind(address)
         if options["use_reloader"]:
-            supervisor = reloader.Supervisor(listen_socket.fileno(), _stop_grace())
+            supervisor = Supervisor(listen_socket.fileno(), _stop_grace())
             sys.exit(supervisor.run())
         self.serve_until_interrupted(server_class, address, listen_socket.fileno(), options)
 
