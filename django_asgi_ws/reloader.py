@@ -28,6 +28,7 @@ import watchfiles
 from django.utils import autoreload
 
 from django_asgi_ws.status import CloseCode
+from django_asgi_ws.warm_start import record_loaded_modules
 
 logger = logging.getLogger("django.utils.autoreload")
 
@@ -196,6 +197,7 @@ def watch_and_serve(serve: Callable[[], None], stop_server: Callable[[int], None
     def on_change(path: Path) -> None:
         restart.set()
         stop_server(CloseCode.SERVICE_RESTART)
+        record_loaded_modules()  # what the next warm parent imports
 
     # check_errors records the file of a failed import, so the fix is watched too.
     thread = threading.Thread(

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -33,21 +32,35 @@ from django_asgi_ws.reloader import (
     STARTED_ENV,
     watch,
 )
+from django_asgi_ws.server_process import ColdProcess, ServerProcess
+from django_asgi_ws.warm_start import WarmStarts
 
 
 class Supervisor:
     """The process the user started: keeps one server process alive across reloads."""
 
-    def __init__(self, listen_fd: int, grace_period: float) -> None:
+    def __init__(self, listen_fd: int, grace_period: float, warm_start: bool = True) -> None:
         self.listen_fd = listen_fd
         self.grace_period = grace_period
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: ServerProcess | None = None
         self.stopping = False
         self.started_at = time.time()
+        self.warm = (
+            WarmStarts.for_this_program(project_roots(), pass_fds=(listen_fd,))
+            if warm_start
+            else None
+        )
 
     def run(self) -> int:
         signal.signal(signal.SIGINT, self._on_interrupt)
         signal.signal(signal.SIGTERM, self._on_terminate)
+        try:
+            return self._supervise()
+        finally:
+            if self.warm is not None:
+                self.warm.close()
+
+    def _supervise(self) -> int:
         try:
             while True:
                 code = self._run_server_process()
@@ -71,19 +84,22 @@ class Supervisor:
             **os.environ,
             SERVER_PROCESS_ENV: "true",
             LISTEN_FD_ENV: str(self.listen_fd),
-            STARTED_ENV: repr(time.time()),
+            STARTED_ENV: repr(self.started_at),
         }
         # Django's own reloader variable, for code that checks it to run only once.
         environ[autoreload.DJANGO_AUTORELOAD_ENV] = "true"
-        self.process = subprocess.Popen(
-            autoreload.get_child_arguments(), env=environ, pass_fds=(self.listen_fd,)
-        )
+        if self.warm is None:
+            process: ServerProcess = ColdProcess(environ, pass_fds=(self.listen_fd,))
+            self.process = process
+            try:
+                return process.wait()
+            finally:
+                self.process = None
+        environ = self.warm.environ(environ)
+        process = self.warm.start(environ) or ColdProcess(environ, pass_fds=(self.listen_fd,))
+        self.process = process
         try:
-            while True:
-                try:
-                    return self.process.wait(timeout=0.5)
-                except subprocess.TimeoutExpired:
-                    continue
+            return self.warm.wait(process)
         finally:
             self.process = None
 
@@ -125,8 +141,8 @@ class Supervisor:
         process = self.process
 
         def kill() -> None:
-            if process is not None and process.poll() is None:
-                process.kill()
+            if process is not None:
+                process.send_signal(signal.SIGKILL)  # nothing if it is gone
 
         timer = threading.Timer(self.grace_period, kill)
         timer.daemon = True

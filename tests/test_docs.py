@@ -390,7 +390,11 @@ def environment_variables_read() -> set[str]:
                 "os.getenv",
             ):
                 argument = node.args[0] if node.args else None
-            elif isinstance(node, ast.Subscript) and ast.unparse(node.value) == "os.environ":
+            elif (
+                isinstance(node, ast.Subscript)
+                and isinstance(node.ctx, ast.Load)  # not a variable the package sets
+                and ast.unparse(node.value) == "os.environ"
+            ):
                 argument = node.slice
             else:
                 continue

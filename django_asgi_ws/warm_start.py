@@ -1,0 +1,200 @@
+"""Warm starts: the supervisor keeps a warm parent ready to fork the next server process.
+
+The first warm parent imports what the supervisor itself imported (Django, the
+installed apps' third-party packages, the server), less the project's own
+modules; it starts beside the first server process, which starts in a new
+interpreter. From then on each server process records, as it stops for a
+reload, the modules it had imported; when they include some the warm parent
+did not import, a new warm parent takes its place for the next start. One that
+is tainted is replaced at once, without the module it blamed; one that finds a
+package changed under it answers *stale* and that start falls back to a new
+interpreter, while a new warm parent imports the new code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import selectors
+import sys
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from django.utils import autoreload
+
+from django_asgi_ws.server_process import ServerProcess, WarmParent, WarmProcess
+
+logger = logging.getLogger("django.utils.autoreload")
+
+# Where a server process writes the modules it imported, for the next warm parent.
+MODULES_FILE_ENV = "DJANGO_ASGI_WS_MODULES_FILE"
+
+
+def can_fork() -> bool:
+    """Warm starts where fork() is safe and tested: Linux."""
+    return sys.platform == "linux" and hasattr(os, "fork")
+
+
+class WarmStarts:
+    """The supervisor's warm parent: started, replaced when needed, asked to fork."""
+
+    def __init__(
+        self,
+        roots: list[str],
+        program: tuple[list[str], str | None, str],
+        pass_fds: tuple[int, ...],
+    ) -> None:
+        self.roots = roots
+        self.argv, self.module, self.path0 = program
+        self.pass_fds = pass_fds
+        self._environ: dict[str, str] = {}
+        self.parent: WarmParent | None = None
+        self.excluded: set[str] = set()  # modules that tainted a warm parent
+        handle, self.modules_file = tempfile.mkstemp(prefix="runasgi-modules-", suffix=".json")
+        os.close(handle)
+
+    @classmethod
+    def for_this_program(cls, roots: list[str], pass_fds: tuple[int, ...]) -> WarmStarts | None:
+        """None where a fork cannot stand in for a new interpreter."""
+        program = main_program()
+        return cls(roots, program, pass_fds) if program is not None and can_fork() else None
+
+    def start(self, environ: Mapping[str, str]) -> WarmProcess | None:
+        """A server process forked by the warm parent; None if this start must be cold.
+
+        *environ* is the server process's, from :meth:`environ`.
+        """
+        self._environ = dict(environ)
+        recorded = importable_modules(read_recorded_modules(self.modules_file), self.roots)
+        parent = self.parent
+        if parent is None:
+            self._replace(recorded or importable_modules(loaded_modules(), self.roots), environ)
+            return None  # this start does not wait for it to import
+        process = parent.start(environ, self.argv, self.module, self.path0)
+        if process is None:
+            self._replace(recorded or parent.modules, environ, refused=parent)
+            return None
+        known = set(parent.modules)
+        if any(name not in known for name in recorded):
+            self._replace(recorded, environ)  # this one stays, for the process it forked
+        return process
+
+    def environ(self, environ: Mapping[str, str]) -> dict[str, str]:
+        """A cold server process's environment: it records its modules too."""
+        return {**environ, MODULES_FILE_ENV: self.modules_file}
+
+    def wait(self, process: ServerProcess) -> int:
+        """Wait for *process* to exit; meanwhile, replace a warm parent that cannot serve."""
+        if process.fileno() < 0:
+            return process.wait()
+        with selectors.DefaultSelector() as selector:
+            selector.register(process.fileno(), selectors.EVENT_READ, process)
+            while True:
+                pending = self.parent if self.parent and not self.parent.ready else None
+                if pending is not None:
+                    selector.register(pending.fileno(), selectors.EVENT_READ, pending)
+                try:
+                    events = selector.select()
+                finally:
+                    if pending is not None:
+                        selector.unregister(pending.fileno())
+                if any(key.data is process for key, _events in events):
+                    return process.wait()
+                if pending is not None and not pending.read_report():
+                    self._replace(pending.modules, self._environ, refused=pending)
+
+    def close(self) -> None:
+        if self.parent is not None:
+            self.parent.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.modules_file)
+
+    def _replace(
+        self,
+        modules: list[str],
+        environ: Mapping[str, str],
+        refused: WarmParent | None = None,
+    ) -> None:
+        if refused is not None:
+            self._note_refusal(refused)
+            refused.close()
+        elif self.parent is not None:
+            self.parent.retired = True
+        environ = {**environ}
+        environ.pop("DJANGO_SETTINGS_MODULE", None)
+        self.parent = WarmParent(
+            modules,
+            roots=self.roots,
+            excluded=sorted(self.excluded),
+            environ=environ,
+            argv=self.argv,
+            pass_fds=self.pass_fds,
+        )
+
+    def _note_refusal(self, parent: WarmParent) -> None:
+        refusal = parent.refusal or {}
+        if "tainted" in refusal:
+            self.excluded.add(refusal["tainted"])
+            logger.debug(
+                "runasgi's warm parent leaves %s out: it %s.",
+                refusal["tainted"],
+                refusal.get("reason"),
+            )
+        elif "stale" in refusal:
+            logger.debug("%s changed: runasgi's warm parent imports again.", refusal["stale"])
+
+
+def main_program() -> tuple[list[str], str | None, str] | None:
+    """What a new interpreter would run: (sys.argv, the module run with -m, sys.path[0]).
+
+    None when the program is not one a fork can run (an executable entry point).
+    """
+    arguments = [str(argument) for argument in autoreload.get_child_arguments()]
+    rest = [argument for argument in arguments[1:] if argument[:2] not in {"-W", "-X"}]
+    if arguments[0] != sys.executable or not rest:
+        return None
+    if rest[0] == "-m":
+        return [rest[1], *rest[2:]], rest[1], os.getcwd()
+    script = rest[0]
+    return rest, None, os.path.dirname(os.path.realpath(script))
+
+
+def importable_modules(
+    modules: Iterable[tuple[str, str | None]], roots: Iterable[str]
+) -> list[str]:
+    """The names among (name, file) pairs a warm parent may import: none of the project's."""
+    project = [Path(root) for root in roots]
+    names = []
+    for name, origin in modules:
+        if not origin or not os.path.isabs(origin) or name == "__main__":
+            continue
+        path = Path(origin)
+        if not any(path.is_relative_to(root) for root in project):
+            names.append(name)
+    return names
+
+
+def loaded_modules() -> list[tuple[str, str | None]]:
+    """(name, file) of every module imported in this process, in the order of import."""
+    return [
+        (name, getattr(getattr(module, "__spec__", None), "origin", None))
+        for name, module in list(sys.modules.items())
+    ]
+
+
+def record_loaded_modules() -> None:
+    """In a server process: write what it imported where the supervisor asked, if it did."""
+    path = os.environ.get(MODULES_FILE_ENV)
+    if path:
+        with contextlib.suppress(OSError):
+            Path(path).write_text(json.dumps(loaded_modules()))
+
+
+def read_recorded_modules(path: str) -> list[tuple[str, str | None]]:
+    try:
+        return [(name, origin) for name, origin in json.loads(Path(path).read_text())]
+    except (OSError, ValueError, TypeError):
+        return []
