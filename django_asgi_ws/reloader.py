@@ -39,6 +39,7 @@ FATAL_EXIT_CODE = 2
 SERVER_PROCESS_ENV = "DJANGO_ASGI_WS_SERVER_PROCESS"
 LISTEN_FD_ENV = "DJANGO_ASGI_WS_LISTEN_FD"
 STARTED_ENV = "DJANGO_ASGI_WS_STARTED"
+REPORT_FD_ENV = "DJANGO_ASGI_WS_REPORT_FD"
 # How long a watch waits for a change before it yields anyway.
 WATCH_TIMEOUT_MS = 100
 
@@ -190,14 +191,38 @@ def _mtimes(files: set[Path]) -> dict[Path, float]:
     return mtimes
 
 
-def watch_and_serve(serve: Callable[[], None], stop_server: Callable[[int], None]) -> None:
-    """In the server process: serve in a thread, watch files here, exit to be restarted."""
+def report_to_supervisor(what: str) -> None:
+    """Tell the supervisor that this server process is "ready" (serving), or will "yield".
+
+    It yields once it accepts no more, before a reload: the next one may start.
+    """
+    fd = os.environ.get(REPORT_FD_ENV)
+    if fd:
+        with contextlib.suppress(OSError, ValueError):
+            os.write(int(fd), f"{what} {os.getpid()}\n".encode())
+
+
+def watch_and_serve(
+    serve: Callable[[], None],
+    stop_server: Callable[[int], None],
+    stop_accepting: Callable[[], None],
+) -> None:
+    """In the server process: serve in a thread, watch files here, exit to be restarted.
+
+    On a change it stops accepting and tells the supervisor, which starts the
+    next server process at once, then closes websockets with 1012 and lets the
+    views finish.
+    """
     restart = threading.Event()
 
     def on_change(path: Path) -> None:
+        if restart.is_set():
+            return
         restart.set()
-        stop_server(CloseCode.SERVICE_RESTART)
+        stop_accepting()
         record_loaded_modules()  # what the next warm parent imports
+        report_to_supervisor("yield")
+        stop_server(CloseCode.SERVICE_RESTART)
 
     # check_errors records the file of a failed import, so the fix is watched too.
     thread = threading.Thread(

@@ -26,7 +26,10 @@ class ServerProcess(Protocol):
     pid: int
 
     def fileno(self) -> int:
-        """Readable once the process has exited."""
+        """Readable once the process has exited (or, for a forked one, its parent spoke)."""
+
+    def poll(self) -> int | None:
+        """Its exit code if it has exited, without blocking."""
 
     def wait(self) -> int:
         """Block until the process exits; its exit code."""
@@ -51,13 +54,16 @@ class ColdProcess:
         """-1 where the system has no process descriptors: then only wait() tells."""
         return self._pidfd
 
+    def poll(self) -> int | None:
+        code = self.popen.poll()
+        if code is not None and self._pidfd >= 0:
+            os.close(self._pidfd)
+            self._pidfd = -1
+        return code
+
     def wait(self) -> int:
-        try:
-            return self.popen.wait()
-        finally:
-            if self._pidfd >= 0:
-                os.close(self._pidfd)
-                self._pidfd = -1
+        self.popen.wait()
+        return self.poll()  # type: ignore[return-value]
 
     def send_signal(self, signum: int) -> None:
         self.popen.send_signal(signum)
@@ -73,27 +79,28 @@ class WarmProcess:
     def fileno(self) -> int:
         return self.parent.fileno()
 
-    def wait(self) -> int:
-        message = self.parent.receive()
-        if message is None or "exited" not in message:
+    def poll(self) -> int | None:
+        code = self.parent.exits.get(self.pid)
+        if code is None and self.parent.gone:
             # The warm parent died: the server process is not its child any more.
-            self._wait_for_orphan()
-            code = 1
-        else:
-            code = int(message["exited"])
-        if self.parent.retired:
-            self.parent.close()
+            try:
+                os.kill(self.pid, 0)
+            except ProcessLookupError:
+                code = 1
+        return code
+
+    def wait(self) -> int:
+        while (code := self.poll()) is None:
+            if not self.parent.gone:
+                self.parent.read_messages()
+            else:
+                time.sleep(0.1)
         return code
 
     def send_signal(self, signum: int) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signum)
-
-    def _wait_for_orphan(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            while True:
-                os.kill(self.pid, 0)
-                time.sleep(0.1)
+        if self.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signum)
 
 
 class WarmParent:
@@ -110,12 +117,16 @@ class WarmParent:
         pass_fds: tuple[int, ...],
     ) -> None:
         self.modules = list(modules)
+        self.started: set[int] = set()  # the server processes it forked
+        self.exits: dict[int, int] = {}  # and the exit codes of those that exited
+        self.gone = False  # it closed the conversation
+        self._replies: list[dict[str, Any]] = []
+        self._buffer = b""
         self.ready = False
-        self.retired = False  # set once a newer one takes its place
+        self.loaded: set[str] = set()  # what it imported, once ready
         self.refusal: dict[str, Any] | None = None  # why it could not fork
         ours, theirs = socket.socketpair()
         self.control = ours
-        self._reader = ours.makefile("r", encoding="utf-8")
         options = [
             str(argument)
             for argument in autoreload.get_child_arguments()[1:]
@@ -141,12 +152,13 @@ class WarmParent:
         return self.control.fileno()
 
     def read_report(self) -> bool:
-        """Read whether it is ready (True) or could not import (False, :attr:`refusal` says why)."""
-        message = self.receive()
-        if message is not None and "ready" in message:
+        """Wait until it is ready (True) or could not import (False, see :attr:`refusal`)."""
+        reply = self._next_reply()
+        if reply is not None and "ready" in reply:
             self.ready = True
+            self.loaded = set(reply["ready"])
             return True
-        self.refusal = message or {"died": True}
+        self.refusal = reply or {"died": True}
         return False
 
     def start(
@@ -156,22 +168,48 @@ class WarmParent:
         if not self.ready and not self.read_report():
             return None
         command = {"environ": dict(environ), "argv": list(argv), "module": module, "path0": path0}
-        message = self.receive() if self._send(command) else None
-        if message is None or "started" not in message:
-            self.refusal = message or {"died": True}
+        reply = self._next_reply() if self._send(command) else None
+        if reply is None or "started" not in reply:
+            self.refusal = reply or {"died": True}
             return None
-        return WarmProcess(int(message["started"]), self)
+        pid = int(reply["started"])
+        self.started.add(pid)
+        return WarmProcess(pid, self)
 
-    def receive(self) -> dict[str, Any] | None:
+    @property
+    def busy(self) -> bool:
+        """Whether a server process it forked still runs."""
+        return not self.gone and bool(self.started - self.exits.keys())
+
+    def read_messages(self) -> None:
+        """Read what it sent (blocks until something comes): exits noted, replies kept."""
         try:
-            line = self._reader.readline()
+            data = self.control.recv(65536)
         except OSError:
-            return None
-        return json.loads(line) if line else None
+            data = b""
+        if not data:
+            self.gone = True
+            return
+        self._buffer += data
+        *lines, self._buffer = self._buffer.split(b"\n")
+        for line in lines:
+            message = json.loads(line)
+            if "exited" in message:
+                self.exits[int(message["pid"])] = int(message["exited"])
+            else:
+                self._replies.append(message)
+
+    def pending_report(self) -> bool:
+        """Whether a report on its import came and waits to be read."""
+        return any("ready" in reply or "tainted" in reply for reply in self._replies)
+
+    def _next_reply(self) -> dict[str, Any] | None:
+        while not self._replies and not self.gone:
+            self.read_messages()
+        return self._replies.pop(0) if self._replies else None
 
     def close(self) -> None:
-        """Let it go: it exits once it reads the end of the conversation."""
-        self._reader.close()
+        """Let it go: it exits once it reads the end of the conversation and its children end."""
         self.control.close()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=5)

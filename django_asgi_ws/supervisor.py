@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import sys
 import threading
@@ -27,12 +28,13 @@ from django.utils import autoreload
 from django_asgi_ws.reloader import (
     FATAL_EXIT_CODE,
     LISTEN_FD_ENV,
+    REPORT_FD_ENV,
     RESTART_EXIT_CODE,
     SERVER_PROCESS_ENV,
     STARTED_ENV,
     watch,
 )
-from django_asgi_ws.server_process import ColdProcess, ServerProcess
+from django_asgi_ws.server_process import ColdProcess, ServerProcess, WarmParent, WarmProcess
 from django_asgi_ws.warm_start import WarmStarts
 
 
@@ -43,10 +45,15 @@ class Supervisor:
         self.listen_fd = listen_fd
         self.grace_period = grace_period
         self.process: ServerProcess | None = None
+        # Server processes that yielded to a newer one and are finishing their views.
+        self.draining: list[ServerProcess] = []
+        # Through which a server process says it serves, and that it stopped accepting.
+        self.report_fds = os.pipe()
+        os.set_blocking(self.report_fds[0], False)
         self.stopping = False
         self.started_at = time.time()
         self.warm = (
-            WarmStarts.for_this_program(project_roots(), pass_fds=(listen_fd,))
+            WarmStarts.for_this_program(project_roots(), pass_fds=(listen_fd, self.report_fds[1]))
             if warm_start
             else None
         )
@@ -57,13 +64,17 @@ class Supervisor:
         try:
             return self._supervise()
         finally:
+            for process in self.draining:
+                process.wait()  # Ctrl-C or SIGTERM reached it too; killed after the grace period
             if self.warm is not None:
                 self.warm.close()
+            for fd in self.report_fds:
+                os.close(fd)
 
     def _supervise(self) -> int:
         try:
             while True:
-                code = self._run_server_process()
+                code = self._run_server_processes()
                 if self.stopping or code == 0:
                     return 0
                 if code == FATAL_EXIT_CODE:
@@ -78,30 +89,79 @@ class Supervisor:
         except KeyboardInterrupt:
             return 0
 
-    def _run_server_process(self) -> int:
+    def _run_server_processes(self) -> int:
+        """Run a server process, and the next each time one yields; the last one's exit code.
+
+        A server process that saw a change stops accepting, says so through
+        the yield pipe, and finishes its views while the next one starts.
+        """
+        self.process = self._start_server_process()
+        while self._wait_for_yield(self.process):
+            self.draining.append(self.process)
+            self.process = self._start_server_process()
+        code = self.process.wait()
+        self.process = None
+        return code
+
+    def _start_server_process(self) -> ServerProcess:
         self.started_at = time.time()
         environ = {
             **os.environ,
             SERVER_PROCESS_ENV: "true",
             LISTEN_FD_ENV: str(self.listen_fd),
+            REPORT_FD_ENV: str(self.report_fds[1]),
             STARTED_ENV: repr(self.started_at),
         }
         # Django's own reloader variable, for code that checks it to run only once.
         environ[autoreload.DJANGO_AUTORELOAD_ENV] = "true"
+        pass_fds = (self.listen_fd, self.report_fds[1])
         if self.warm is None:
-            process: ServerProcess = ColdProcess(environ, pass_fds=(self.listen_fd,))
-            self.process = process
-            try:
-                return process.wait()
-            finally:
-                self.process = None
+            return ColdProcess(environ, pass_fds=pass_fds)
         environ = self.warm.environ(environ)
-        process = self.warm.start(environ) or ColdProcess(environ, pass_fds=(self.listen_fd,))
-        self.process = process
+        return self.warm.start(environ) or ColdProcess(environ, pass_fds=pass_fds)
+
+    def _wait_for_yield(self, process: ServerProcess) -> bool:
+        """Wait until *process* yields (True) or exits (False), reaping the draining ones."""
+        while process.poll() is None:
+            if process.fileno() < 0:  # no process descriptors here: only wait() tells
+                process.wait()
+                break
+            watched: dict[int, Any] = {self.report_fds[0]: None}
+            items: list[ServerProcess | WarmParent] = [process, *self.draining]
+            for item in [*items, *self._warm_parents_to_watch()]:
+                watched.setdefault(item.fileno(), item)
+            readable, _, _ = select.select(list(watched), [], [])
+            for fd in readable:
+                item = watched[fd]
+                if item is None:
+                    reports = self._read_reports()
+                    if ("ready", process.pid) in reports and self.warm is not None:
+                        self.warm.prepare()  # now that the server process is up
+                    if ("yield", process.pid) in reports and not self.stopping:
+                        return True
+                elif isinstance(item, WarmParent):
+                    item.read_messages()
+                elif isinstance(item, WarmProcess):
+                    item.parent.read_messages()
+            self.draining = [draining for draining in self.draining if draining.poll() is None]
+            if self.warm is not None:
+                self.warm.after_messages()
+        return False
+
+    def _warm_parents_to_watch(self) -> list[WarmParent]:
+        return self.warm.parents_to_watch() if self.warm is not None else []
+
+    def _read_reports(self) -> set[tuple[str, int]]:
+        """What server processes said: ("ready", pid) when serving, ("yield", pid) to reload."""
         try:
-            return self.warm.wait(process)
-        finally:
-            self.process = None
+            data = os.read(self.report_fds[0], 4096)
+        except BlockingIOError:
+            return set()
+        reports = set()
+        for line in data.decode().splitlines():
+            what, _, pid = line.partition(" ")
+            reports.add((what, int(pid)))
+        return reports
 
     def _wait_for_change(self) -> None:
         """Watch the project's own folders for any Python file change.
@@ -134,14 +194,18 @@ class Supervisor:
         self.stopping = True
         if self.process is None:
             raise KeyboardInterrupt
-        self.process.send_signal(signal.SIGTERM)
+        for process in self._running():
+            process.send_signal(signal.SIGTERM)
         self._reap_later()
 
+    def _running(self) -> list[ServerProcess]:
+        return [*self.draining, *([self.process] if self.process is not None else [])]
+
     def _reap_later(self) -> None:
-        process = self.process
+        processes = self._running()
 
         def kill() -> None:
-            if process is not None:
+            for process in processes:
                 process.send_signal(signal.SIGKILL)  # nothing if it is gone
 
         timer = threading.Timer(self.grace_period, kill)

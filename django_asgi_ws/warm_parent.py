@@ -22,11 +22,13 @@ It talks to the supervisor over a socket of JSON lines (see
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib
 import json
 import os
 import runpy
+import selectors
 import signal
 import socket
 import sys
@@ -50,22 +52,48 @@ def main(control_fd: int) -> None:
         return
     fingerprint = Fingerprint.take(order["roots"])
     gc.freeze()
-    _send(control, {"ready": len(sys.modules)})
-    while (command := _receive(reader)) is not None:
-        changed = fingerprint.changed()
-        if changed is not None:
-            _send(control, {"stale": changed})
-            return
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:
-            reader.close()
-            control.close()
-            become_server_process(command)  # never returns: the child exits from there
-        _send(control, {"started": pid})
-        _pid, status = os.waitpid(pid, 0)
-        _send(control, {"exited": os.waitstatus_to_exitcode(status)})
+    _send(control, {"ready": list(sys.modules)})
+    serve(control, reader, fingerprint)
+
+
+def serve(control: socket.socket, reader: Any, fingerprint: Fingerprint) -> None:
+    """Fork a server process per command and report each exit, until the supervisor is gone.
+
+    Two server processes may run at once: the next one starts while the last
+    one finishes its views.
+    """
+    selector = selectors.DefaultSelector()
+    selector.register(control, selectors.EVENT_READ, None)
+    listening = True
+    while listening or len(selector.get_map()) > 1:
+        for key, _events in selector.select():
+            if key.data is not None:  # a server process exited
+                selector.unregister(key.fd)
+                os.close(key.fd)
+                _pid, status = os.waitpid(key.data, 0)
+                _send(control, {"exited": os.waitstatus_to_exitcode(status), "pid": key.data})
+                continue
+            command = _receive(reader)
+            changed = None if command is None else fingerprint.changed()
+            if command is None or changed is not None:
+                if changed is not None:
+                    _send(control, {"stale": changed})
+                selector.unregister(control)
+                listening = False
+                continue
+            sys.stdout.flush()
+            sys.stderr.flush()
+            pid = os.fork()
+            if pid == 0:
+                for key in list(selector.get_map().values()):
+                    if key.data is not None:
+                        os.close(key.fd)  # its siblings' descriptors
+                selector.close()
+                reader.close()
+                control.close()
+                become_server_process(command)  # never returns: the child exits from there
+            selector.register(os.pidfd_open(pid), selectors.EVENT_READ, pid)
+            _send(control, {"started": pid})
 
 
 def become_server_process(command: dict[str, Any]) -> None:
@@ -91,7 +119,8 @@ def become_server_process(command: dict[str, Any]) -> None:
 
 
 def _send(control: socket.socket, message: dict[str, Any]) -> None:
-    control.sendall(json.dumps(message).encode() + b"\n")
+    with contextlib.suppress(OSError):  # the supervisor is gone: its children go on
+        control.sendall(json.dumps(message).encode() + b"\n")
 
 
 def _receive(reader: Any) -> dict[str, Any] | None:

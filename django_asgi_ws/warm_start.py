@@ -17,7 +17,6 @@ import contextlib
 import json
 import logging
 import os
-import selectors
 import sys
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -25,7 +24,7 @@ from pathlib import Path
 
 from django.utils import autoreload
 
-from django_asgi_ws.server_process import ServerProcess, WarmParent, WarmProcess
+from django_asgi_ws.server_process import WarmParent, WarmProcess
 
 logger = logging.getLogger("django.utils.autoreload")
 
@@ -51,7 +50,9 @@ class WarmStarts:
         self.argv, self.module, self.path0 = program
         self.pass_fds = pass_fds
         self._environ: dict[str, str] = {}
+        self._starts = 0
         self.parent: WarmParent | None = None
+        self.retired: list[WarmParent] = []  # replaced, but still the parent of a server process
         self.excluded: set[str] = set()  # modules that tainted a warm parent
         handle, self.modules_file = tempfile.mkstemp(prefix="runasgi-modules-", suffix=".json")
         os.close(handle)
@@ -71,44 +72,52 @@ class WarmStarts:
         recorded = importable_modules(read_recorded_modules(self.modules_file), self.roots)
         parent = self.parent
         if parent is None:
-            self._replace(recorded or importable_modules(loaded_modules(), self.roots), environ)
+            if self._starts:  # the first start leaves the cores to the server process
+                self.prepare()
+            self._starts += 1
             return None  # this start does not wait for it to import
+        self._starts += 1
         process = parent.start(environ, self.argv, self.module, self.path0)
         if process is None:
             self._replace(recorded or parent.modules, environ, refused=parent)
             return None
-        known = set(parent.modules)
+        known = {*parent.modules, *parent.loaded}
         if any(name not in known for name in recorded):
             self._replace(recorded, environ)  # this one stays, for the process it forked
         return process
+
+    def prepare(self) -> None:
+        """Start a warm parent now if there is none, so that it is ready for the next start."""
+        if self.parent is None:
+            recorded = importable_modules(read_recorded_modules(self.modules_file), self.roots)
+            modules = recorded or importable_modules(loaded_modules(), self.roots)
+            self._replace(modules, self._environ)
 
     def environ(self, environ: Mapping[str, str]) -> dict[str, str]:
         """A cold server process's environment: it records its modules too."""
         return {**environ, MODULES_FILE_ENV: self.modules_file}
 
-    def wait(self, process: ServerProcess) -> int:
-        """Wait for *process* to exit; meanwhile, replace a warm parent that cannot serve."""
-        if process.fileno() < 0:
-            return process.wait()
-        with selectors.DefaultSelector() as selector:
-            selector.register(process.fileno(), selectors.EVENT_READ, process)
-            while True:
-                pending = self.parent if self.parent and not self.parent.ready else None
-                if pending is not None:
-                    selector.register(pending.fileno(), selectors.EVENT_READ, pending)
-                try:
-                    events = selector.select()
-                finally:
-                    if pending is not None:
-                        selector.unregister(pending.fileno())
-                if any(key.data is process for key, _events in events):
-                    return process.wait()
-                if pending is not None and not pending.read_report():
-                    self._replace(pending.modules, self._environ, refused=pending)
+    def parents_to_watch(self) -> list[WarmParent]:
+        """Warm parents whose messages the supervisor should read while it waits."""
+        parents = [parent for parent in self.retired if parent.busy]
+        if self.parent is not None and not self.parent.ready:
+            parents.append(self.parent)  # to replace it at once if it is tainted
+        return parents
+
+    def after_messages(self) -> None:
+        """Replace a warm parent that reported it cannot serve; let idle retired ones go."""
+        parent = self.parent
+        reported = parent is not None and not parent.ready and parent.pending_report()
+        if parent is not None and reported and not parent.read_report():
+            self._replace(parent.modules, self._environ, refused=parent)
+        for retired in [parent for parent in self.retired if not parent.busy]:
+            retired.close()
+            self.retired.remove(retired)
 
     def close(self) -> None:
-        if self.parent is not None:
-            self.parent.close()
+        for parent in [*self.retired, self.parent]:
+            if parent is not None:
+                parent.close()
         with contextlib.suppress(OSError):
             os.unlink(self.modules_file)
 
@@ -120,9 +129,12 @@ class WarmStarts:
     ) -> None:
         if refused is not None:
             self._note_refusal(refused)
-            refused.close()
+            if refused.busy:
+                self.retired.append(refused)
+            else:
+                refused.close()
         elif self.parent is not None:
-            self.parent.retired = True
+            self.retired.append(self.parent)
         environ = {**environ}
         environ.pop("DJANGO_SETTINGS_MODULE", None)
         self.parent = WarmParent(

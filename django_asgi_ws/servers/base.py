@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, get_args
@@ -78,6 +79,12 @@ class Server(Protocol):
     def run(self, on_ready: ReadyCallback | None = None) -> None:
         """Serve until stopped; blocks."""
 
+    def stop_accepting(self) -> None:
+        """Accept no new connection from now on; callable from any thread, returns once done.
+
+        Before a reload: the next server process accepts on the same socket.
+        """
+
     def stop(self, close_code: int = CloseCode.GOING_AWAY) -> None:
         """Close open websockets with *close_code* and stop; callable from any thread."""
 
@@ -98,6 +105,28 @@ def get_server_class(name: str) -> type[Server]:
     server_class: type[Server] = module.SERVER_CLASS
     server_class.check_installed()
     return server_class
+
+
+def check_server_installed(name: str) -> None:
+    """What :func:`get_server_class` checks, without importing the server.
+
+    For the process that only supervises: importing daphne (Twisted) takes a
+    third of a second, and the server process imports it anyway.
+    """
+    from django_asgi_ws.servers.versions import check_server_versions, check_websocket_library
+
+    if name not in SERVER_NAMES:
+        raise ImproperlyConfigured(
+            f"Unknown ASGI server {name!r}; choose one of {', '.join(SERVER_NAMES)}."
+        )
+    if importlib.util.find_spec(name) is None:
+        raise MissingServerError(
+            f"The {name} server cannot be imported (No module named {name!r}); "
+            f"install it with: pip install '{_requirement(name)}'."
+        )
+    check_server_versions(name)
+    if name == "uvicorn":
+        check_websocket_library()
 
 
 def _requirement(name: str) -> str:

@@ -38,7 +38,7 @@ from typing import Any
 
 import daphne
 from daphne.endpoints import build_endpoint_description_strings
-from twisted.internet import defer
+from twisted.internet import defer, threads
 
 from django_asgi_ws.asgi_types import ASGIApp
 from django_asgi_ws.servers.base import ReadyCallback, ServerOptions
@@ -123,6 +123,7 @@ class Server(daphne.server.Server):  # type: ignore[misc]
         self._http_factory = factory
 
     def run(self) -> None:
+        self.ports: list[Any] = []  # listening, for stop_listening()
         if self.adopt_fd is not None:
             self.endpoints: list[str] = []
             reactor.callWhenRunning(self._adopt_listening_socket)
@@ -166,10 +167,15 @@ class Server(daphne.server.Server):  # type: ignore[misc]
 
         return defer.Deferred.fromFuture(asyncio.ensure_future(finish()))
 
+    def stop_listening(self) -> None:
+        """Accept no new connection (in the reactor's thread; again is harmless)."""
+        for port in self.ports:
+            port.stopListening()
+        self.ports = []
+
     def close_gracefully(self, close_code: int, timeout: float) -> None:
         """Close every open websocket with *close_code*, give views *timeout* s, then stop."""
-        for listener in self.listeners:
-            listener.addCallback(lambda port: port.stopListening())
+        self.stop_listening()
         for protocol in list(self.connections):
             if isinstance(protocol, WebSocketProtocol) and protocol.state == protocol.STATE_OPEN:
                 protocol.sendCloseFrame(code=close_code, isReply=False)
@@ -190,6 +196,7 @@ class Server(daphne.server.Server):  # type: ignore[misc]
 
     def listen_success(self, port: Any) -> None:
         super().listen_success(port)
+        self.ports.append(port)
         if self.on_ready is not None and self.listening_addresses:
             host, bound_port = self.listening_addresses[-1]
             self.on_ready(host, bound_port)
@@ -228,6 +235,10 @@ class DaphneServer:
     def run(self, on_ready: ReadyCallback | None = None) -> None:
         self._server.on_ready = on_ready
         self._server.run()
+
+    def stop_accepting(self) -> None:
+        if reactor.running:
+            threads.blockingCallFromThread(reactor, self._server.stop_listening)
 
     def stop(self, close_code: int = CloseCode.GOING_AWAY) -> None:
         reactor.callFromThread(

@@ -11,6 +11,7 @@ and a close frame between two fragments of a message is answered as a close
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import importlib.util
 import socket
@@ -20,19 +21,9 @@ from typing import Any
 import uvicorn
 
 from django_asgi_ws.asgi_types import ASGIApp
-from django_asgi_ws.servers.base import MissingServerError, ReadyCallback, ServerOptions
-from django_asgi_ws.servers.versions import check_server_versions
+from django_asgi_ws.servers.base import ReadyCallback, ServerOptions
+from django_asgi_ws.servers.versions import check_server_versions, check_websocket_library
 from django_asgi_ws.status import CloseCode
-
-
-def check_websocket_library() -> None:
-    """Refuse to run a uvicorn that would serve websocket requests as plain HTTP."""
-    libraries = ("websockets", "wsproto")
-    if all(importlib.util.find_spec(library) is None for library in libraries):
-        raise MissingServerError(
-            "uvicorn is installed without a websocket library, so it would serve websocket "
-            "requests as plain HTTP: pip install 'uvicorn[standard]'."
-        )
 
 
 def websocket_protocol_class() -> Any:
@@ -200,8 +191,10 @@ class _Server(uvicorn.Server):
 
     on_ready: ReadyCallback | None = None
     handle_signals = True
+    loop: asyncio.AbstractEventLoop | None = None
 
     async def startup(self, sockets: Any = None) -> None:
+        self.loop = asyncio.get_running_loop()
         await super().startup(sockets)
         if self.started and self.on_ready is not None:
             host, port = self.servers[0].sockets[0].getsockname()[:2]
@@ -260,6 +253,18 @@ class UvicornServer:
         if self.options.fd is not None:
             sockets = [socket.socket(fileno=self.options.fd)]
         self._server.run(sockets=sockets)
+
+    def stop_accepting(self) -> None:
+        loop = self._server.loop
+        if loop is None or loop.is_closed():
+            return
+
+        async def close_listeners() -> None:
+            for server in self._server.servers:
+                server.close()
+
+        with contextlib.suppress(RuntimeError, concurrent.futures.TimeoutError):
+            asyncio.run_coroutine_threadsafe(close_listeners(), loop).result(timeout=1)
 
     def stop(self, close_code: int = CloseCode.GOING_AWAY) -> None:
         if not isinstance(self._protocol, str):

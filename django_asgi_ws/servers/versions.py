@@ -15,6 +15,7 @@ range has no end.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from dataclasses import dataclass
 from importlib import metadata
@@ -88,3 +89,13 @@ def check_server_versions(server: str) -> None:
                 f"but {supported.distribution} {version} is installed: "
                 f"pip install '{requirement}'."
             )
+
+
+def check_websocket_library() -> None:
+    """Refuse to run a uvicorn that would serve websocket requests as plain HTTP."""
+    libraries = ("websockets", "wsproto")
+    if all(importlib.util.find_spec(library) is None for library in libraries):
+        raise MissingServerError(
+            "uvicorn is installed without a websocket library, so it would serve websocket "
+            "requests as plain HTTP: pip install 'uvicorn[standard]'."
+        )

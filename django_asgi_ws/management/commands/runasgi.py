@@ -30,6 +30,7 @@ from django_asgi_ws.servers import (
     ServerOptions,
     get_server_class,
 )
+from django_asgi_ws.servers.base import check_server_installed
 from django_asgi_ws.status import CloseCode
 from django_asgi_ws.supervisor import Supervisor
 
@@ -95,21 +96,27 @@ class Command(BaseCommand):
             raise CommandError(
                 f"RUNASGI_SERVER must be one of {', '.join(SERVER_NAMES)}, not {server_name!r}."
             )
-        server_class = self.load_server_class(server_name)
-
         if reloader.is_server_process():
+            server_class = self.load_server_class(server_name)
             listen_fd = int(os.environ[reloader.LISTEN_FD_ENV])
 
             def serve() -> None:
                 with contextlib.suppress(SystemCheckError):  # shown already
                     self.serve(server_class, address, listen_fd, options)
 
-            reloader.watch_and_serve(serve, self.stop_server)
+            reloader.watch_and_serve(serve, self.stop_server, self.stop_accepting)
             return
-        listen_socket = self.bind(address)
         if options["use_reloader"]:
+            # The server process imports the server: here, only whether it can.
+            try:
+                check_server_installed(server_name)
+            except MissingServerError as exc:
+                raise CommandError(str(exc)) from exc
+            listen_socket = self.bind(address)
             supervisor = Supervisor(listen_socket.fileno(), _stop_grace())
             sys.exit(supervisor.run())
+        server_class = self.load_server_class(server_name)
+        listen_socket = self.bind(address)
         self.serve_until_interrupted(server_class, address, listen_socket.fileno(), options)
 
     # Before anything binds ------------------------------------------------------
@@ -208,6 +215,7 @@ class Command(BaseCommand):
             return  # stopped while checks ran
 
         def on_ready(host: str, port: int) -> None:
+            reloader.report_to_supervisor("ready")
             self.print_banner(server, address, port)
 
         server.run(on_ready)
@@ -220,6 +228,11 @@ class Command(BaseCommand):
         self._stop_code = close_code
         if self._server is not None:
             self._server.stop(close_code)
+
+    def stop_accepting(self) -> None:
+        """Accept no new connection: the next server process takes them (before a reload)."""
+        if self._server is not None:
+            self._server.stop_accepting()
 
     def get_application(self, options: dict[str, Any]) -> ASGIApp:
         """ASGI_APPLICATION if set, else ours; static files and access log added for dev."""
