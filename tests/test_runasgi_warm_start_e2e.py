@@ -1,0 +1,143 @@
+"""Reloads forked from runasgi's warm parent, as a developer sees them, on uvicorn and daphne.
+
+After the first reload, server processes are forked by a warm parent that has
+imported Django, the server and the third-party packages, never the project;
+the project's code is imported fresh in each, and a third-party package that
+changes under the warm parent is imported fresh too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sysconfig
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.live import LiveServer, runasgi
+from tests.test_runasgi_e2e import (
+    SERVERS,
+    VIEWS_V1,
+    VIEWS_V2,
+    make_project,
+    replace_in,
+    wait_for_answer,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+def parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
+
+
+def children_of(pid: int) -> list[int]:
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                if parent_of(int(entry.name)) == pid:
+                    children.append(int(entry.name))
+    return children
+
+
+def command_line(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
+def warm_parents(live: LiveServer) -> list[int]:
+    return [
+        pid
+        for pid in children_of(live.process.pid)
+        if "django_asgi_ws.warm_parent" in command_line(pid)
+    ]
+
+
+def wait_for_forked_server_process(live: LiveServer, timeout: float = 10) -> int:
+    """The pid of a server process whose parent is a warm parent."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for parent in warm_parents(live):
+            forked = children_of(parent)
+            if forked:
+                return forked[0]
+        time.sleep(0.05)
+    raise AssertionError(f"No server process forked by a warm parent:\n{live.log()}")
+
+
+def wait_for_exit(pid: int, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            if Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z":
+                time.sleep(0.05)
+                continue
+        return
+    raise AssertionError(f"Process {pid} still runs")
+
+
+@pytest.fixture
+def third_party_module() -> Iterator[tuple[str, Path]]:
+    """A module installed beside the third-party packages, removed afterwards."""
+    name = f"warm_start_dependency_{uuid.uuid4().hex[:8]}"
+    path = Path(sysconfig.get_paths()["purelib"]) / f"{name}.py"
+    path.write_text('VALUE = "dependency-1"\n')
+    try:
+        yield name, path
+    finally:
+        path.unlink()
+        for cached in path.parent.joinpath("__pycache__").glob(f"{name}.*"):
+            cached.unlink()
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_reloads_are_forked_from_a_warm_parent_and_serve_the_new_code(
+    tmp_path: Path, server: str
+) -> None:
+    project = make_project(tmp_path)
+    views = project / "mysite" / "views.py"
+    with runasgi(project, "127.0.0.1:0", "--server", server) as live:
+        wait_for_answer(live, "v1:ping")
+        replace_in(views, VIEWS_V1, VIEWS_V2)
+        wait_for_answer(live, "v2:ping")
+        replace_in(views, VIEWS_V2, 'VERSION = "v3"')
+        wait_for_answer(live, "v3:ping")
+        forked = wait_for_forked_server_process(live)
+        # It runs manage.py as a new interpreter would, with the project's code fresh.
+        replace_in(views, 'VERSION = "v3"', 'VERSION = "v4"')
+        wait_for_answer(live, "v4:ping")
+        wait_for_exit(forked)  # it finished its views, while the next one served
+        assert wait_for_forked_server_process(live) != forked
+        assert live.process.poll() is None
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_a_third_party_module_changed_under_the_warm_parent_is_never_served_stale(
+    tmp_path: Path, server: str, third_party_module: tuple[str, Path]
+) -> None:
+    name, module = third_party_module
+    project = make_project(tmp_path)
+    views = project / "mysite" / "views.py"
+    replace_in(
+        views,
+        'await websocket.send_text(f"{VERSION}:{text}")',
+        f'await websocket.send_text(f"{{VERSION}}:{{{name}.VALUE}}:{{text}}")',
+    )
+    replace_in(views, "from typing import Any\n", f"from typing import Any\n\nimport {name}\n")
+    with runasgi(project, "127.0.0.1:0", "--server", server) as live:
+        wait_for_answer(live, "v1:dependency-1:ping")
+        # Two reloads: the warm parent that forks the next one has imported the module.
+        replace_in(views, VIEWS_V1, VIEWS_V2)
+        wait_for_answer(live, "v2:dependency-1:ping")
+        replace_in(views, VIEWS_V2, 'VERSION = "v3"')
+        wait_for_answer(live, "v3:dependency-1:ping")
+        wait_for_forked_server_process(live)
+        time.sleep(1.1)  # a new modification time, whatever the file system's resolution
+        module.write_text('VALUE = "dependency-2"\n')
+        os.utime(module)
+        wait_for_answer(live, "v3:dependency-2:ping")
+        assert live.process.poll() is None
