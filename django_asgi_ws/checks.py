@@ -150,8 +150,8 @@ def check_websocket_library(
 def check_server_settings(
     app_configs: Sequence[Any] | None = None, **kwargs: Any
 ) -> list[checks.CheckMessage]:
-    """E006 to E008 and E014: ``RUNASGI_SERVER``, the message size, the keepalive pings
-    and the shutdown timeout."""
+    """E006 to E008, E014 and E032: ``RUNASGI_SERVER``, the message size, the keepalive
+    pings, the shutdown timeout and ``RUNASGI_WARM_START``."""
     errors: list[checks.CheckMessage] = []
     if conf.RUNASGI_SERVER not in SERVER_NAMES:
         errors.append(
@@ -159,6 +159,14 @@ def check_server_settings(
                 f"RUNASGI_SERVER must be one of {', '.join(SERVER_NAMES)}; "
                 f"it is {conf.RUNASGI_SERVER!r}.",
                 id="django_asgi_ws.E006",
+            )
+        )
+    if not isinstance(conf.RUNASGI_WARM_START, bool):
+        errors.append(
+            checks.Error(
+                f"RUNASGI_WARM_START must be True or False; it is {conf.RUNASGI_WARM_START!r}.",
+                hint="The default is True.",
+                id="django_asgi_ws.E032",
             )
         )
     size = conf.WEBSOCKET_MAX_MESSAGE_SIZE

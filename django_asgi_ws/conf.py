@@ -25,6 +25,7 @@ from django.core.signals import setting_changed
 DEFAULTS: Mapping[str, object] = {
     "WEBSOCKET_URLCONF": None,
     "RUNASGI_SERVER": "uvicorn",
+    "RUNASGI_WARM_START": True,
     "ASGI_APPLICATION": None,
     "WEBSOCKET_MAX_MESSAGE_SIZE": 1024 * 1024,
     "WEBSOCKET_PING_INTERVAL": 20.0,
@@ -54,6 +55,11 @@ class Settings:
     def RUNASGI_SERVER(self) -> object:
         """The server ``runasgi`` uses unless --server says otherwise."""
         return _read("RUNASGI_SERVER")
+
+    @property
+    def RUNASGI_WARM_START(self) -> object:
+        """Whether ``runasgi`` forks its server processes from a warm parent (Linux)."""
+        return _read("RUNASGI_WARM_START")
 
     @property
     def ASGI_APPLICATION(self) -> object:
@@ -120,6 +126,7 @@ class WebSocketSettings:
 
     urlconf: str | None
     runasgi_server: str
+    runasgi_warm_start: bool
     asgi_application: str | None
     max_message_size: int
     ping_interval: float | None
@@ -150,6 +157,7 @@ def get_settings() -> WebSocketSettings:
     return WebSocketSettings(
         urlconf=raw.WEBSOCKET_URLCONF,
         runasgi_server=raw.RUNASGI_SERVER,
+        runasgi_warm_start=raw.RUNASGI_WARM_START,
         asgi_application=raw.ASGI_APPLICATION,
         max_message_size=raw.WEBSOCKET_MAX_MESSAGE_SIZE,
         ping_interval=raw.WEBSOCKET_PING_INTERVAL,

@@ -23,11 +23,14 @@ import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import watchfiles
 from django.utils import autoreload
 
 from django_asgi_ws.status import CloseCode
+
+if TYPE_CHECKING:
+    import watchfiles
 from django_asgi_ws.warm_start import record_loaded_modules
 
 logger = logging.getLogger("django.utils.autoreload")
@@ -161,6 +164,8 @@ def watch(
     in place. It ends once *stop_event* is set, and raises KeyboardInterrupt
     when a signal handler does. Closing it ends the watch.
     """
+    import watchfiles  # here: the supervisor seldom watches, and it takes 30 ms to import
+
     return watchfiles.watch(
         *paths,
         watch_filter=watch_filter,

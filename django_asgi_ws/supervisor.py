@@ -22,7 +22,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import watchfiles
 from django.utils import autoreload
 
 from django_asgi_ws.reloader import (
@@ -126,10 +125,12 @@ class Supervisor:
             if process.fileno() < 0:  # no process descriptors here: only wait() tells
                 process.wait()
                 break
+            self.draining = [draining for draining in self.draining if draining.poll() is None]
             watched: dict[int, Any] = {self.report_fds[0]: None}
             items: list[ServerProcess | WarmParent] = [process, *self.draining]
             for item in [*items, *self._warm_parents_to_watch()]:
-                watched.setdefault(item.fileno(), item)
+                if item.fileno() >= 0:  # not one that ended while starting the last
+                    watched.setdefault(item.fileno(), item)
             readable, _, _ = select.select(list(watched), [], [])
             for fd in readable:
                 item = watched[fd]
@@ -143,7 +144,6 @@ class Supervisor:
                     item.read_messages()
                 elif isinstance(item, WarmProcess):
                     item.parent.read_messages()
-            self.draining = [draining for draining in self.draining if draining.poll() is None]
             if self.warm is not None:
                 self.warm.after_messages()
         return False
@@ -171,6 +171,8 @@ class Supervisor:
         being set up, counts too.
         """
         roots = project_roots()
+        import watchfiles
+
         batches = watch(roots, recursive=True, watch_filter=watchfiles.PythonFilter())
         with contextlib.closing(batches):
             # The first batch tells that the watch is in place.
@@ -214,6 +216,8 @@ class Supervisor:
 
 
 def _python_mtimes(roots: list[str]) -> Iterator[float]:
+    import watchfiles
+
     ignored = set(watchfiles.DefaultFilter.ignore_dirs) | {"site-packages", "node_modules"}
     for root in roots:
         for folder, subfolders, names in os.walk(root):
@@ -226,15 +230,23 @@ def _python_mtimes(roots: list[str]) -> Iterator[float]:
 
 def project_roots() -> list[str]:
     """Folders holding the project's own code: sys.path entries outside the installation."""
-    installation = {Path(p).resolve() for p in {sys.prefix, sys.base_prefix, sys.exec_prefix}}
-    roots: set[Path] = set()
-    for file in autoreload.iter_all_python_module_files():
-        for entry in sys.path:
-            if not entry:
-                continue
-            root = Path(entry).resolve()
-            if root.is_dir() and file.is_relative_to(root):
-                if not any(root.is_relative_to(prefix) for prefix in installation):
-                    roots.add(root)
+    installation = [
+        str(Path(prefix).resolve()) for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix}
+    ]
+    entries: list[str] = []
+    for entry in sys.path:
+        resolved = Path(entry).resolve() if entry else None
+        if resolved is not None and resolved.is_dir() and str(resolved) not in entries:
+            entries.append(str(resolved))
+    roots: set[str] = set()
+    for file in map(str, autoreload.iter_all_python_module_files()):
+        for entry in entries:
+            if _is_within(file, entry):
+                if not any(_is_within(entry, prefix) for prefix in installation):
+                    roots.add(entry)
                 break
-    return sorted(str(root) for root in roots) or [os.getcwd()]
+    return sorted(roots) or [os.getcwd()]
+
+
+def _is_within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)

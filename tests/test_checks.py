@@ -334,6 +334,20 @@ def test_an_unknown_runasgi_server_is_e006_naming_the_choices(settings: Any) -> 
     assert "'gunicorn'" in errors[0].msg
 
 
+@pytest.mark.parametrize("value", [True, False])
+def test_a_boolean_warm_start_passes(settings: Any, value: bool) -> None:
+    settings.RUNASGI_WARM_START = value
+    assert checks.check_server_settings() == []
+
+
+@pytest.mark.parametrize("value", [0, 1, "yes", None])
+def test_a_warm_start_that_is_not_a_boolean_is_e032(settings: Any, value: Any) -> None:
+    settings.RUNASGI_WARM_START = value
+    errors = checks.check_server_settings()
+    assert error_ids(errors) == ["django_asgi_ws.E032"]
+    assert f"it is {value!r}" in errors[0].msg
+
+
 @pytest.mark.parametrize("size", [0, -1, "big", True, 1.5])
 def test_a_max_message_size_that_is_not_a_positive_int_is_e007(settings: Any, size: Any) -> None:
     settings.WEBSOCKET_MAX_MESSAGE_SIZE = size

@@ -69,6 +69,18 @@ def wait_for_forked_server_process(live: LiveServer, timeout: float = 10) -> int
     raise AssertionError(f"No server process forked by a warm parent:\n{live.log()}")
 
 
+def reload_twice(live: LiveServer, views: Path, answer: str) -> int:
+    """Edit the views twice; then the warm parent has imported what they use.
+
+    The pid of the server process it forked.
+    """
+    replace_in(views, VIEWS_V1, VIEWS_V2)
+    wait_for_answer(live, f"v2:{answer}")
+    replace_in(views, VIEWS_V2, 'VERSION = "v3"')
+    wait_for_answer(live, f"v3:{answer}")
+    return wait_for_forked_server_process(live)
+
+
 def wait_for_exit(pid: int, timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -102,17 +114,13 @@ def test_reloads_are_forked_from_a_warm_parent_and_serve_the_new_code(
     views = project / "mysite" / "views.py"
     with runasgi(project, "127.0.0.1:0", "--server", server) as live:
         wait_for_answer(live, "v1:ping")
-        replace_in(views, VIEWS_V1, VIEWS_V2)
-        wait_for_answer(live, "v2:ping")
-        replace_in(views, VIEWS_V2, 'VERSION = "v3"')
-        wait_for_answer(live, "v3:ping")
-        forked = wait_for_forked_server_process(live)
+        forked = reload_twice(live, views, "ping")
         # It runs manage.py as a new interpreter would, with the project's code fresh.
         replace_in(views, 'VERSION = "v3"', 'VERSION = "v4"')
         wait_for_answer(live, "v4:ping")
         wait_for_exit(forked)  # it finished its views, while the next one served
         assert wait_for_forked_server_process(live) != forked
-        assert live.process.poll() is None
+        assert live.process.poll() is None, live.log()
 
 
 @pytest.mark.parametrize("server", SERVERS)
@@ -130,14 +138,25 @@ def test_a_third_party_module_changed_under_the_warm_parent_is_never_served_stal
     replace_in(views, "from typing import Any\n", f"from typing import Any\n\nimport {name}\n")
     with runasgi(project, "127.0.0.1:0", "--server", server) as live:
         wait_for_answer(live, "v1:dependency-1:ping")
-        # Two reloads: the warm parent that forks the next one has imported the module.
-        replace_in(views, VIEWS_V1, VIEWS_V2)
-        wait_for_answer(live, "v2:dependency-1:ping")
-        replace_in(views, VIEWS_V2, 'VERSION = "v3"')
-        wait_for_answer(live, "v3:dependency-1:ping")
-        wait_for_forked_server_process(live)
+        reload_twice(live, views, "dependency-1:ping")
         time.sleep(1.1)  # a new modification time, whatever the file system's resolution
         module.write_text('VALUE = "dependency-2"\n')
         os.utime(module)
         wait_for_answer(live, "v3:dependency-2:ping")
-        assert live.process.poll() is None
+        assert live.process.poll() is None, live.log()
+
+
+def test_warm_starts_can_be_turned_off(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    settings = project / "mysite" / "settings.py"
+    settings.write_text(settings.read_text() + "\nRUNASGI_WARM_START = False\n")
+    views = project / "mysite" / "views.py"
+    with runasgi(project, "127.0.0.1:0") as live:
+        wait_for_answer(live, "v1:ping")
+        replace_in(views, VIEWS_V1, VIEWS_V2)
+        wait_for_answer(live, "v2:ping")
+        replace_in(views, VIEWS_V2, 'VERSION = "v3"')
+        wait_for_answer(live, "v3:ping")
+        assert warm_parents(live) == []
+        for server_process in children_of(live.process.pid):  # the last one, or two at most
+            assert "manage.py runasgi" in command_line(server_process)

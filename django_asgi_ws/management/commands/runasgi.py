@@ -113,7 +113,9 @@ class Command(BaseCommand):
             except MissingServerError as exc:
                 raise CommandError(str(exc)) from exc
             listen_socket = self.bind(address)
-            supervisor = Supervisor(listen_socket.fileno(), _stop_grace())
+            # Read before the checks run: only False turns warm starts off.
+            warm_start = conf.RUNASGI_WARM_START is not False
+            supervisor = Supervisor(listen_socket.fileno(), _stop_grace(), warm_start)
             sys.exit(supervisor.run())
         server_class = self.load_server_class(server_name)
         listen_socket = self.bind(address)
