@@ -21,6 +21,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from django.utils.module_loading import import_string
+
 from django_asgi_ws.broadcast.backends.memory import MemoryBackend
 from django_asgi_ws.broadcast.backends.postgres import PostgresBackend
 from django_asgi_ws.broadcast.backends.redis import RedisBackend
@@ -64,6 +66,60 @@ def make_backend(kind: str, **kwargs: Any) -> Backend:
         kwargs.setdefault("location", postgres_dsn())
         return PostgresBackend(**kwargs)
     raise ValueError(kind)
+
+
+class Backends:
+    """Backends of one kind for a test, all closed at its end.
+
+    *config* goes to each backend: keyword arguments of :func:`make_backend`,
+    or ``HISTORY`` for :func:`history_backend`.
+    """
+
+    def __init__(self, kind: str, history: dict[str, Any] | None = None) -> None:
+        self.kind = kind
+        self.history = history
+        self.created: list[Backend] = []
+
+    def new(self, **kwargs: Any) -> Backend:
+        if self.history is None:
+            backend = make_backend(self.kind, **kwargs)
+        else:
+            backend = history_backend(self.kind, self.history, **kwargs)
+        self.created.append(backend)
+        return backend
+
+    def other_process(self, backend: Backend) -> Backend:
+        """The same broker and prefix as *backend*, seen from another process."""
+        if self.kind == "memory":
+            return backend
+        return self.new(prefix=backend.prefix)
+
+    async def close(self) -> None:
+        for backend in self.created:
+            await backend.close()
+
+
+def history_backend(
+    kind: str, history: dict[str, Any], *, prefix: str | None = None, **config: Any
+) -> Backend:
+    """A backend of *kind* whose groups matching *history* keep one.
+
+    On PostgreSQL, it uses the ``pg`` alias: the test database pytest-django
+    migrated (the test must be marked ``django_db(databases=["pg"])``).
+    """
+    setting: dict[str, Any] = {
+        "BACKEND": BACKEND_PATHS[kind],
+        "PREFIX": prefix or unique_prefix(),
+        "HISTORY": history,
+        **config,
+    }
+    if kind == "redis":
+        setting.setdefault("LOCATION", redis_url())
+    elif kind == "postgres" and "LOCATION" not in setting:
+        from tests.pg import database_alias
+
+        setting["OPTIONS"] = {"DATABASE": database_alias()}
+    return import_string(setting["BACKEND"]).from_config(setting)  # type: ignore[no-any-return]
 
 
 BACKEND_PATHS = {

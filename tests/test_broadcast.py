@@ -21,30 +21,11 @@ import pytest
 from django_asgi_ws.broadcast import Backend, Message, SubscriberTooSlow, Subscription
 from tests.broadcast_support import (
     BACKENDS,
+    Backends,
     eventually,
-    make_backend,
     unique_group,
     unique_prefix,
 )
-
-
-class Backends:
-    """Backends of one kind for a test, all closed at its end."""
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self.created: list[Backend] = []
-
-    def new(self, **kwargs: Any) -> Backend:
-        backend = make_backend(self.kind, **kwargs)
-        self.created.append(backend)
-        return backend
-
-    def other_process(self, backend: Backend) -> Backend:
-        """The same broker and prefix as *backend*, seen from another process."""
-        if self.kind == "memory":
-            return backend
-        return self.new(prefix=backend.prefix)
 
 
 @pytest.fixture(params=BACKENDS)

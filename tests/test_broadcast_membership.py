@@ -187,7 +187,7 @@ async def test_registered_subscribers_receive_and_are_ended_when_the_backend_clo
     member, gone = pair
     backend.unregister(gone, "g")
     await backend.publish("g", {"n": 1})
-    assert (member.deliveries, gone.deliveries) == ([("g", {"n": 1})], [])
+    assert (member.deliveries, gone.deliveries) == ([("g", {"n": 1}, None, "message")], [])
     await backend.close()
     assert member.ended
     assert gone.ended  # left its groups, but not closed: the backend still ends it
@@ -260,7 +260,7 @@ async def test_put_queues_up_to_queue_size_and_reports_drops_to_the_registry(
     registry = RegistryRecorder()
     full = make_subscription(registry, overflow=overflow)
     for number in range(3):
-        full.put(("g", number))
+        full.put(("g", number, None, "message"))
     assert (full.pending, full.dropped, registry.calls) == (pending, dropped, reported)
     if overflow == "close":
         with pytest.raises(SubscriberTooSlow):
@@ -273,7 +273,7 @@ async def test_backend_closed_ends_the_subscription_without_calling_the_registry
     registry = RegistryRecorder()
     ended = make_subscription(registry, "g")
     await ended.__aenter__()
-    ended.put(("g", "queued"))
+    ended.put(("g", "queued", None, "message"))
     registry.calls.clear()
     ended.backend_closed()
     assert ended.closed

@@ -184,6 +184,7 @@ def test_every_broadcast_key_has_its_default() -> None:
         "OVERFLOW": backend.overflow,
         "PREFIX": backend.prefix,
         "TIMEOUT": backend.timeout,
+        "HISTORY": backend.history.patterns,
     }
     assert set(defaults) == set(loading.KEYS)
     documented = {

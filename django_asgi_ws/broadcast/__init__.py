@@ -11,11 +11,16 @@
         async for message in subscription:
             ...
 
+    # A group with history (WEBSOCKET_BROADCAST["HISTORY"]): what was missed since a position
+    async with broadcast.subscribe("chat", since=position) as subscription:
+        ...
+
 The backend comes from the ``WEBSOCKET_BROADCAST`` setting (memory by default).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django_asgi_ws.broadcast.base import Backend
@@ -41,33 +46,47 @@ __all__ = [
 ]
 
 
-async def publish(group: str, message: Any) -> None:
+async def publish(group: str, message: Any) -> str | None:
     """Send *message* (bytes, or JSON-serialisable with DjangoJSONEncoder) to *group*.
 
     Returns once the broker took it; raises BroadcastError if it cannot.
-    Publishing to a group that nobody joined is not an error.
+    Publishing to a group that nobody joined is not an error. For a group
+    with history, returns the message's position: an opaque ``str``, ordered
+    within the group, to give back as ``since`` to :func:`subscribe`; None
+    for a group without history.
     """
-    await get_backend().publish(group, message)
+    return await get_backend().publish(group, message)
 
 
-def publish_sync(group: str, message: Any) -> None:
+def publish_sync(group: str, message: Any) -> str | None:
     """``publish`` for sync code (sync views, signals, management commands, workers).
 
     In a thread of a server whose event loop runs the backend, the message
     goes through that loop, in order with the loop's own messages; where no
     event loop runs, on a connection of its own. Raises RuntimeError when
-    called from async code, whose event loop it would block.
+    called from async code, whose event loop it would block. Returns the
+    position as :func:`publish` does.
     """
-    get_backend().publish_sync(group, message)
+    return get_backend().publish_sync(group, message)
 
 
 def subscribe(
-    *groups: str, queue_size: int | None = None, overflow: OverflowPolicy | None = None
+    *groups: str,
+    queue_size: int | None = None,
+    overflow: OverflowPolicy | None = None,
+    since: str | Mapping[str, str | None] | None = None,
 ) -> Subscription:
     """A Subscription to *groups*, to use as ``async with``.
 
     The groups are joined on entry and left on exit. *queue_size* and
     *overflow* override the setting's ``QUEUE_SIZE`` and ``OVERFLOW`` for this
     subscription.
+
+    *since* is the last position a client saw: a position (with one group)
+    or a dict of groups to positions. The subscription first delivers what
+    the groups' histories hold after them, in order, then the live messages,
+    with no gap and no duplicate in between; ``subscription.recovered`` says,
+    once the ``async with`` is entered, whether the histories held all of it.
+    A malformed position raises ValueError here.
     """
-    return get_backend().subscribe(*groups, queue_size=queue_size, overflow=overflow)
+    return get_backend().subscribe(*groups, queue_size=queue_size, overflow=overflow, since=since)

@@ -8,7 +8,9 @@ group. The broker only ever sees one subscription per group and process.
 Delivery guarantees, the same for every backend:
 
 - at most once: a message is never delivered twice, and may be lost (broker
-  outage, a subscriber too slow, a process not yet subscribed);
+  outage, a subscriber too slow, a process not yet subscribed), unless its
+  group keeps a history: then what a subscriber missed is recovered from it,
+  or reported by a gap marker;
 - in publish order per publisher and group: messages that one task or thread
   publishes one after the other to one group arrive in that order;
 - bounded memory: each subscription queues at most ``queue_size`` messages.
@@ -17,15 +19,21 @@ Delivery guarantees, the same for every backend:
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import logging
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from django_asgi_ws.broadcast.drops import DropReporter
-from django_asgi_ws.broadcast.encoding import encode, parse, unpack
+from django_asgi_ws.broadcast.encoding import parse, split_position, unpack
 from django_asgi_ws.broadcast.errors import BroadcastError
-from django_asgi_ws.broadcast.membership import LocalGroups, Subscriber
+from django_asgi_ws.broadcast.history import (
+    HistorySettings,
+    Position,
+    format_position,
+    parse_position,
+    validate_history,
+)
+from django_asgi_ws.broadcast.membership import Delivery, LocalGroups, Subscriber
 from django_asgi_ws.broadcast.options import (
     DEFAULT_OVERFLOW,
     DEFAULT_PREFIX,
@@ -39,6 +47,7 @@ from django_asgi_ws.broadcast.options import (
     validate_queue_size,
     validate_timeout,
 )
+from django_asgi_ws.broadcast.publishing import Publishing
 from django_asgi_ws.broadcast.subscription import Subscription
 
 logger = logging.getLogger("django_asgi_ws.broadcast")
@@ -46,13 +55,14 @@ logger = logging.getLogger("django_asgi_ws.broadcast")
 __all__ = ["Backend", "BroadcastError", "OverflowPolicy", "validate_group"]
 
 
-class Backend:
+class Backend(Publishing):
     """Base class of the backends: local fan-out, lifecycle and the publish entry points.
 
     Subclasses implement ``_publish`` (on the event loop) and
-    ``_publish_without_loop`` (from a thread with no event loop), and override
-    the ``_group_added`` / ``_group_removed`` / ``_group_ready`` hooks to
-    subscribe at the broker.
+    ``_publish_without_loop`` (from a thread with no event loop), their
+    ``_history`` variants and ``_read_history`` for groups with history, and
+    override the ``_group_added`` / ``_group_removed`` / ``_group_ready`` hooks
+    to subscribe at the broker.
 
     All async methods run on the event loop the backend was opened on; other
     threads use ``publish_sync``.
@@ -70,6 +80,7 @@ class Backend:
         overflow: OverflowPolicy = DEFAULT_OVERFLOW,
         prefix: str = DEFAULT_PREFIX,
         timeout: float = DEFAULT_TIMEOUT,
+        history: HistorySettings | None = None,
     ) -> None:
         if location is not None:
             self.validate_location(location)
@@ -79,6 +90,8 @@ class Backend:
         self.overflow = validate_overflow(overflow)
         self.prefix = validate_prefix(prefix)
         self.timeout = validate_timeout(timeout)
+        #: The groups that keep a history, and how much of it.
+        self.history = history or HistorySettings()
         self.drops = DropReporter()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._local = LocalGroups()
@@ -93,6 +106,7 @@ class Backend:
             overflow=config.get("OVERFLOW", DEFAULT_OVERFLOW),
             prefix=config.get("PREFIX", DEFAULT_PREFIX),
             timeout=config.get("TIMEOUT", DEFAULT_TIMEOUT),
+            history=validate_history(config["HISTORY"]) if "HISTORY" in config else None,
         )
 
     @classmethod
@@ -155,74 +169,6 @@ class Backend:
     async def _close(self) -> None:
         """Subclass hook: close clients and cancel background tasks."""
 
-    # Publishing ---------------------------------------------------------------
-
-    async def publish(self, group: str, message: Any) -> None:
-        """Send *message* (bytes, or JSON-serialisable with DjangoJSONEncoder) to *group*.
-
-        Returns once the broker accepted it; raises BroadcastError if it cannot.
-        """
-        group = validate_group(group)
-        frame = encode(message)
-        current = asyncio.get_running_loop()
-        loop = self._loop
-        if loop is not None and loop is not current and loop.is_running():
-            # Opened on another thread's loop (the server's): hop over to it.
-            future = asyncio.run_coroutine_threadsafe(self._publish_frame(group, frame), loop)
-            await asyncio.wrap_future(future)
-            return
-        await self._publish_frame(group, frame)
-
-    def publish_sync(self, group: str, message: Any) -> None:
-        """``publish`` for sync code: threads of sync views, signals, commands, task workers.
-
-        When the backend is open on an event loop running in another thread (a
-        server), the message goes through that loop, in order with its own
-        messages. Without one, it is sent on a connection of its own.
-        """
-        group = validate_group(group)
-        frame = encode(message)
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            pass
-        else:
-            raise RuntimeError(
-                "publish_sync() was called from async code (this thread runs an event loop); "
-                "use 'await publish(...)' instead."
-            )
-        loop = self._loop
-        if loop is not None and loop.is_running():
-            future = asyncio.run_coroutine_threadsafe(self._publish_frame(group, frame), loop)
-            try:
-                future.result(timeout=self.timeout * 2)
-            except concurrent.futures.TimeoutError:
-                future.cancel()
-                raise BroadcastError(
-                    f"Publishing to group {group!r} took more than {self.timeout * 2:g} s: "
-                    "the event loop of the backend is blocked or stopping."
-                ) from None
-            return
-        self._publish_without_loop(group, frame)
-
-    async def _publish_frame(self, group: str, frame: bytes) -> None:
-        await self.open()
-        await self._publish(group, frame)
-
-    async def _publish(self, group: str, frame: bytes) -> None:
-        """Subclass hook: send the encoded *frame* to *group*, on the backend's event loop.
-
-        Raise BroadcastError if the broker cannot take it.
-        """
-        raise NotImplementedError
-
-    def _publish_without_loop(self, group: str, frame: bytes) -> None:
-        """Subclass hook: send *frame* from a thread where no event loop runs.
-
-        ``publish_sync`` calls it there (a management command, a task worker).
-        """
-        raise NotImplementedError
-
     # Subscribing --------------------------------------------------------------
 
     def subscribe(
@@ -230,14 +176,47 @@ class Backend:
         *groups: str,
         queue_size: int | None = None,
         overflow: OverflowPolicy | None = None,
+        since: str | Mapping[str, str | None] | None = None,
     ) -> Subscription:
-        """A subscription to *groups*, joined on ``async with``; more can join later."""
+        """A subscription to *groups*, joined on ``async with``; more can join later.
+
+        *since* is a position of the one group, or a dict of groups to
+        positions: see :func:`django_asgi_ws.broadcast.subscribe`.
+        """
         return Subscription(
             self,
             groups,
             queue_size=self.queue_size if queue_size is None else validate_queue_size(queue_size),
             overflow=self.overflow if overflow is None else validate_overflow(overflow),
+            since=_since_by_group(groups, since),
         )
+
+    async def recover(self, group: str, after: Position) -> tuple[bool, list[Delivery]]:
+        """*group*'s messages after *after* from its history, if it holds them all.
+
+        ``(False, [])`` when it does not (trimmed, expired, another incarnation
+        or another group's position), when the group keeps no history here,
+        and when the broker cannot be read (logged).
+        """
+        policy = self.history.policy_for(group)
+        if policy is None:
+            return False, []
+        await self.open()
+        try:
+            read = await self._read_history(group, policy, after)
+        except BroadcastError as exc:
+            logger.warning("Cannot recover group %r from its history: %s", group, exc)
+            return False, []
+        if not read.recovers(after):
+            return False, []
+        deliveries: list[Delivery] = []
+        for sequence, frame in read.entries:
+            position = format_position(after.incarnation, sequence)
+            try:
+                deliveries.append((group, parse(unpack(frame)), position, "message"))
+            except ValueError as exc:
+                logger.warning("Skipped a malformed message in group %r: %s", group, exc)
+        return True, deliveries
 
     @property
     def local_groups(self) -> frozenset[str]:
@@ -280,17 +259,39 @@ class Backend:
         """Hook: return once messages published to *group* from now on reach this process."""
 
     def _deliver(self, group: str, frame: bytes) -> None:
-        """Hand one message to every subscription of *group* in this process."""
+        """Hand one message (positioned or not) to every subscription of *group* in this process."""
         members = self._local.members(group)
         if not members:
             return
         try:
+            position, frame = split_position(frame)
             data = parse(unpack(frame))
         except ValueError as exc:
             logger.warning("Skipped a malformed message in group %r: %s", group, exc)
             return
         # Decoded once, and the same objects handed to every subscription: a
         # copy each would cost more than the whole rest of the fan-out.
-        delivery = (group, data)
+        delivery: Delivery = (group, data, position, "message")
         for subscriber in members:
             subscriber.put(delivery)
+
+
+def _since_by_group(
+    groups: tuple[str, ...], since: str | Mapping[str, str | None] | None
+) -> dict[str, Position]:
+    """``subscribe()``'s *since* as parsed positions by group; ValueError if malformed."""
+    if since is None:
+        return {}
+    if isinstance(since, str):
+        if len(groups) != 1:
+            raise ValueError(
+                f"since is one position, but {len(groups)} groups are joined: "
+                "give a dict of group names to positions instead."
+            )
+        return {validate_group(groups[0]): parse_position(since)}
+    if not isinstance(since, Mapping):
+        raise ValueError(f"since must be a position or a dict of positions, not {since!r}.")
+    unknown = sorted(str(group) for group in since if group not in groups)
+    if unknown:
+        raise ValueError(f"since names groups that are not joined: {', '.join(unknown)}.")
+    return {group: parse_position(position) for group, position in since.items() if position}

@@ -3,6 +3,9 @@
 ``b"J" + json`` for JSON values and ``b"B" + data`` for bytes, so that a
 subscriber gets back the type that was published. Other programs can publish
 to a group by sending the same frames (``PUBLISH prefix:group 'J{"a":1}'``).
+
+A message of a group with history travels with its position in front:
+``b"P" + position + b" " + frame``.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 
 JSON_TAG = b"J"
 BYTES_TAG = b"B"
+POSITION_TAG = b"P"
 
 
 def encode(message: Any) -> bytes:
@@ -68,3 +72,18 @@ def parse(payload: str | bytes) -> Any:
     if isinstance(payload, bytes):
         return payload
     return _json_decoder.decode(payload)  # JSONDecodeError is a ValueError
+
+
+def with_position(position: str, frame: bytes) -> bytes:
+    """*frame* carrying the *position* of its message."""
+    return POSITION_TAG + position.encode("ascii") + b" " + frame
+
+
+def split_position(frame: bytes) -> tuple[str | None, bytes]:
+    """The position a frame carries (None if it carries none) and the frame without it."""
+    if frame[:1] != POSITION_TAG:
+        return None, frame
+    head, space, rest = frame.partition(b" ")
+    if not space:
+        raise ValueError("A positioned frame has no frame after its position.")
+    return head[1:].decode("ascii"), rest

@@ -19,14 +19,23 @@ from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
 from django_asgi_ws import lifespan
-from django_asgi_ws.broadcast import base, options
+from django_asgi_ws.broadcast import base, history, options
 from django_asgi_ws.broadcast.backends import MEMORY
 from django_asgi_ws.conf import conf
 
 logger = logging.getLogger("django_asgi_ws.broadcast")
 
 SETTING = "WEBSOCKET_BROADCAST"
-KEYS = ("BACKEND", "LOCATION", "OPTIONS", "QUEUE_SIZE", "OVERFLOW", "PREFIX", "TIMEOUT")
+KEYS = (
+    "BACKEND",
+    "LOCATION",
+    "OPTIONS",
+    "QUEUE_SIZE",
+    "OVERFLOW",
+    "PREFIX",
+    "TIMEOUT",
+    "HISTORY",
+)
 
 
 @dataclass(frozen=True)
@@ -86,6 +95,7 @@ def find_problems(config: object) -> list[Problem]:
     _check(problems, config, "OVERFLOW", options.validate_overflow, id="django_asgi_ws.E025")
     _check(problems, config, "PREFIX", options.validate_prefix, id="django_asgi_ws.E027")
     _check(problems, config, "TIMEOUT", options.validate_timeout, id="django_asgi_ws.E028")
+    _check(problems, config, "HISTORY", history.validate_history, id="django_asgi_ws.E030")
     if not isinstance(config.get("OPTIONS", {}), Mapping):
         problems.append(
             Problem(id="django_asgi_ws.E028", msg=f"{SETTING}['OPTIONS'] must be a dict.")

@@ -8,9 +8,16 @@ the backend's module: imports go one way, from the backend to the subscription.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
-Delivery = tuple[str, Any]  # (group, the decoded message, shared by every subscriber)
+from django_asgi_ws.broadcast.history import Position
+
+#: What a delivery is: a message published to the group, or a marker that the
+#: messages since the last one delivered could not be recovered.
+Event = Literal["message", "gap"]
+
+#: (group, the decoded message shared by every subscriber, its position, the event).
+Delivery = tuple[str, Any, "str | None", Event]
 
 
 class Subscriber(Protocol):
@@ -56,6 +63,13 @@ class GroupRegistry(Protocol):
 
     def report_dropped(self, subscriber: Subscriber, count: int) -> None:
         """*subscriber* dropped *count* messages because its queue was full."""
+        ...
+
+    async def recover(self, group: str, after: Position) -> tuple[bool, list[Delivery]]:
+        """*group*'s messages after *after* from its history, and whether they are all there.
+
+        Nothing when they are not all there: the caller resynchronizes instead.
+        """
         ...
 
 

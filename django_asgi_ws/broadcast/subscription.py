@@ -4,26 +4,35 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
 from django_asgi_ws.broadcast.errors import SubscriberTooSlow
-from django_asgi_ws.broadcast.membership import Delivery, GroupRegistry
+from django_asgi_ws.broadcast.history import Position, parse_position
+from django_asgi_ws.broadcast.membership import Delivery, Event, GroupRegistry
 from django_asgi_ws.broadcast.options import OverflowPolicy, validate_group
+from django_asgi_ws.broadcast.recovery import Seams
 
 __all__ = ["Message", "SubscriberTooSlow", "Subscription"]
 
 
 @dataclass(frozen=True)
 class Message:
-    """A message as received, with the group it was published to."""
+    """A message as received, with the group it was published to and its position."""
 
     #: The group the message was published to.
     group: str
-    #: The message: ``bytes``, or the value decoded from JSON.
+    #: The message: ``bytes``, or the value decoded from JSON; ``None`` for a gap.
     data: Any
+    #: The message's position in the group's history (``None`` for a group
+    #: without history); for a gap, the position that delivery resumes after.
+    position: str | None = None
+    #: ``"message"`` for a published message; ``"gap"`` for the marker saying
+    #: that messages published before this point were lost (see
+    #: :doc:`delivery`): whoever needs them must resynchronize.
+    event: Event = "message"
 
 
 class Subscription:
@@ -31,7 +40,9 @@ class Subscription:
 
     Use it as ``async with broadcast.subscribe("a", "b") as subscription``, then
     ``async for data in subscription``, ``await subscription.get()`` (the data)
-    or ``await subscription.get_message()`` (a Message, with its group).
+    or ``await subscription.get_message()`` (a Message, with its group and
+    position). A gap marker has no data: ``get()`` and ``async for`` give its
+    Message itself.
     Leaving the ``async with`` leaves every group; the iteration ends when the
     subscription (or the backend, at server shutdown) closes.
 
@@ -54,6 +65,7 @@ class Subscription:
         *,
         queue_size: int,
         overflow: OverflowPolicy,
+        since: Mapping[str, Position] | None = None,
     ) -> None:
         #: The backend the subscription belongs to.
         self.backend = backend
@@ -63,7 +75,12 @@ class Subscription:
         self.overflow: OverflowPolicy = overflow
         #: How many messages were dropped because the queue was full.
         self.dropped = 0
+        #: Whether the history gave every message since the ``since`` positions:
+        #: ``None`` without ``since``, else known once the ``async with`` is entered.
+        self.recovered: bool | None = None
         self._initial = tuple(validate_group(group) for group in groups)
+        self._since = dict(since or {})
+        self._seams = Seams()
         self._groups: set[str] = set()
         self._queue: deque[Delivery] = deque()
         # The reader waiting for a message, if any: a bare future, cheaper than an Event.
@@ -100,7 +117,9 @@ class Subscription:
     async def __aenter__(self) -> Subscription:
         try:
             for group in self._initial:
-                await self.join(group)
+                recovered = await self.join(group, since=self._since.get(group))
+                if recovered is not None:
+                    self.recovered = recovered and self.recovered is not False
         except BaseException:
             await self.close()
             raise
@@ -114,20 +133,38 @@ class Subscription:
     ) -> None:
         await self.close()
 
-    async def join(self, group: str) -> None:
-        """Receive *group*'s messages published from the moment this returns."""
+    async def join(self, group: str, since: str | Position | None = None) -> bool | None:
+        """Receive *group*'s messages published from the moment this returns.
+
+        With *since*, a position of *group*, first receive what its history
+        holds after that position, then the live messages, with no gap and no
+        duplicate between them; return whether the history held all of them
+        (None without *since*). ValueError if *since* is malformed.
+        """
         group = validate_group(group)
+        after = parse_position(since) if isinstance(since, str) else since
         if self._closed:
             raise RuntimeError(f"Cannot join {group!r}: the subscription is closed.")
         if group in self._groups:
-            return
+            return None
         self._groups.add(group)
+        if after is not None:
+            self._seams.hold(group)
         try:
             await self.backend.register(self, group)
+            if after is None:
+                return None
+            recovered, entries = await self.backend.recover(group, after)
         except BaseException:
+            self._seams.forget(group)
             if not self.backend.is_registered(self, group):
                 self._groups.discard(group)  # refused before it was registered
             raise
+        for delivery in self._seams.release(group, recovered, entries, after):
+            # Past the queue's bound: the history's size bounds what was read.
+            self._queue.append(delivery)
+        self._wake()
+        return recovered
 
     async def leave(self, group: str) -> None:
         """Stop receiving *group*; its messages still in the queue are dropped too."""
@@ -135,7 +172,8 @@ class Subscription:
         if group not in self._groups:
             return
         self._groups.discard(group)
-        if any(queued_group == group for queued_group, _ in self._queue):
+        self._seams.forget(group)
+        if any(item[0] == group for item in self._queue):
             self._queue = deque(item for item in self._queue if item[0] != group)
         self.backend.unregister(self, group)
 
@@ -154,11 +192,11 @@ class Subscription:
     # Reading ------------------------------------------------------------------
 
     async def get(self) -> Any:
-        """The next message's data; RuntimeError once the subscription is closed."""
+        """The next message's data (a gap's Message); RuntimeError once closed."""
         delivery = await self._next()
         if delivery is None:
             raise RuntimeError("The subscription is closed.")
-        return delivery[1]
+        return delivery[1] if delivery[3] == "message" else Message(*delivery)
 
     async def get_message(self) -> Message:
         """The next message and its group; RuntimeError once the subscription is closed."""
@@ -202,10 +240,10 @@ class Subscription:
         delivery = await self._next()
         if delivery is None:
             raise StopAsyncIteration
-        return delivery[1]
+        return delivery[1] if delivery[3] == "message" else Message(*delivery)
 
     async def _next(self) -> Delivery | None:
-        """The next message as (group, data), or None once closed."""
+        """The next delivery, or None once closed."""
         while True:
             if self._too_slow:
                 raise SubscriberTooSlow(self.queue_size)
@@ -229,11 +267,13 @@ class Subscription:
     # The Subscriber protocol, for the backend ---------------------------------
 
     def put(self, delivery: Delivery) -> None:
-        """Queue *delivery*, a (group, data) pair; called by the backend, not by views.
+        """Queue *delivery*; called by the backend, not by views.
 
         A full queue applies :attr:`overflow`; a closed subscription ignores it.
         """
         if self._closed or self._too_slow:
+            return
+        if self._seams and not self._seams.admit(delivery):
             return
         if len(self._queue) >= self.queue_size:
             if self.overflow == "close":

@@ -20,26 +20,31 @@ import logging
 import math
 import secrets
 import threading
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import suppress
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict
 
+from django_asgi_ws.broadcast.backends import postgres_history as history
 from django_asgi_ws.broadcast.backends.postgres_connection import (
-    connect_kwargs_from_database,
+    connect_options,
+    describe,
+    is_libpq_string,
     looks_stale,
 )
 from django_asgi_ws.broadcast.backends.postgres_payload import Reassembler, split, to_text
 from django_asgi_ws.broadcast.base import Backend
 from django_asgi_ws.broadcast.broker import BrokerBackend, resolve
 from django_asgi_ws.broadcast.cancellation import cancel_and_wait, run_with_timeout
+from django_asgi_ws.broadcast.errors import BroadcastError
+from django_asgi_ws.broadcast.history import HistoryPolicy, HistoryRead, Position
 
 logger = logging.getLogger("django_asgi_ws.broadcast")
 
-NOTIFY = "SELECT pg_notify(%s, %s)"
+NOTIFY = history.NOTIFY
+T = TypeVar("T")
 
 
 class PostgresBackend(BrokerBackend):
@@ -48,6 +53,7 @@ class PostgresBackend(BrokerBackend):
     The database is ``LOCATION`` (a ``postgresql://`` URL or a libpq
     ``key=value`` string) if set, else ``DATABASES[OPTIONS["DATABASE"]]``
     (default ``"default"``). Other ``OPTIONS`` are psycopg connection arguments.
+    Histories are kept in that database, in the tables of the app's migrations.
     """
 
     location_schemes = ("postgres", "postgresql")
@@ -62,43 +68,17 @@ class PostgresBackend(BrokerBackend):
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Backend:
-        options = dict(config.get("OPTIONS") or {})
-        alias = options.pop("DATABASE", None)
-        if config.get("LOCATION") is None:
-            from django.db import connections
-
-            alias = alias or "default"
-            if alias not in connections:
-                raise ValueError(
-                    f"WEBSOCKET_BROADCAST['OPTIONS']['DATABASE'] is {alias!r}, "
-                    "which is not in DATABASES."
-                )
-            settings_dict = connections[alias].settings_dict
-            options = {**connect_kwargs_from_database(alias, settings_dict), **options}
-        elif alias is not None:
-            raise ValueError(
-                "WEBSOCKET_BROADCAST sets both LOCATION and OPTIONS['DATABASE']; keep one."
-            )
+        options = connect_options(config.get("LOCATION"), config.get("OPTIONS") or {})
         return super().from_config({**config, "OPTIONS": options})
 
     @classmethod
     def validate_location(cls, location: object) -> None:
-        if isinstance(location, str) and "://" not in location:
-            try:
-                conninfo_to_dict(location)
-            except psycopg.ProgrammingError as exc:
-                raise ValueError(f"LOCATION is not a libpq connection string: {exc}") from exc
-            return
-        super().validate_location(location)
+        if not is_libpq_string(location):
+            super().validate_location(location)
 
     @property
     def broker(self) -> str:
-        try:
-            params = {**conninfo_to_dict(self.location or ""), **self.options}
-        except psycopg.ProgrammingError:
-            params = dict(self.options)
-        host = params.get("host") or "localhost"
-        return f"PostgreSQL at {host}:{params.get('port') or 5432}/{params.get('dbname') or ''}"
+        return describe(self.location, self.options)
 
     def channel_name(self, group: str) -> str:
         return self.prefix + hashlib.md5(group.encode(), usedforsecurity=False).hexdigest()
@@ -198,6 +178,56 @@ class PostgresBackend(BrokerBackend):
             except (psycopg.Error, OSError) as exc:
                 self._close_sync_publisher()
                 raise self.publish_error(group, exc) from exc
+
+    # Histories ----------------------------------------------------------------
+
+    def _history_params(self, group: str, frame: bytes, policy: HistoryPolicy) -> dict[str, Any]:
+        return history.publish_params(
+            self.prefix + group, self.channel_name(group), frame, to_text(frame), policy
+        )
+
+    def _history_error(self, group: str, exc: BaseException) -> BroadcastError:
+        return BroadcastError(f"{self.publish_error(group, exc)}{history.explain(exc)}")
+
+    async def _on_publisher(
+        self, work: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]
+    ) -> T:
+        """*work* on the publishing connection within TIMEOUT; dropped if it fails."""
+        try:
+            async with self._publish_lock:
+                publisher = await run_with_timeout(self._publisher_connection(), self.timeout)
+                return await run_with_timeout(work(publisher), self.timeout)
+        except (psycopg.Error, OSError, asyncio.TimeoutError):
+            await self._drop_publisher()
+            raise
+
+    async def _publish_history(self, group: str, frame: bytes, policy: HistoryPolicy) -> str:
+        params = self._history_params(group, frame, policy)
+        try:
+            return await self._on_publisher(lambda publisher: history.publish(publisher, params))
+        except (psycopg.Error, OSError, asyncio.TimeoutError) as exc:
+            raise self._history_error(group, exc) from exc
+
+    def _publish_history_without_loop(self, group: str, frame: bytes, policy: HistoryPolicy) -> str:
+        params = self._history_params(group, frame, policy)
+        with self._sync_lock:
+            try:
+                return history.publish_sync(self._sync_connection(), params)
+            except (psycopg.Error, OSError) as exc:
+                self._close_sync_publisher()
+                raise self._history_error(group, exc) from exc
+
+    async def _read_history(
+        self, group: str, policy: HistoryPolicy, after: Position | None
+    ) -> HistoryRead:
+        params = history.read_params(self.prefix + group, policy, after)
+        try:
+            return await self._on_publisher(lambda publisher: history.read(publisher, params))
+        except (psycopg.Error, OSError, asyncio.TimeoutError) as exc:
+            raise BroadcastError(
+                f"Cannot read the history of group {group!r}: {self.broker} failed "
+                f"({type(exc).__name__}: {exc}).{history.explain(exc)}"
+            ) from exc
 
     def _sync_connection(self) -> psycopg.Connection[Any]:
         publisher = self._sync_publisher

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from django_asgi_ws.broadcast.encoding import BYTES_TAG, JSON_TAG
+from django_asgi_ws.broadcast.encoding import BYTES_TAG, JSON_TAG, with_position
 
 logger = logging.getLogger("django_asgi_ws.broadcast")
 
@@ -51,8 +51,16 @@ def to_text(frame: bytes) -> str:
 
 
 def from_text(text: str) -> bytes:
-    """The frame a (complete) payload carries; ValueError if it is malformed."""
+    """The frame a (complete) payload carries; ValueError if it is malformed.
+
+    A positioned payload is ``"P" + position + " " + payload``.
+    """
     tag, body = text[:1], text[1:]
+    if tag == "P":
+        position, space, rest = body.partition(" ")
+        if not space or rest[:1] == "P":
+            raise ValueError("A positioned payload has no payload after its position.")
+        return with_position(position, from_text(rest))
     if tag == "J":
         return JSON_TAG + body.encode()
     if tag == "B":

@@ -21,10 +21,13 @@ import redis.asyncio
 from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript, Script
 from redis.retry import Retry
 
+from django_asgi_ws.broadcast.backends import redis_history
 from django_asgi_ws.broadcast.broker import BrokerBackend, resolve
 from django_asgi_ws.broadcast.cancellation import cancel_and_wait
+from django_asgi_ws.broadcast.history import HistoryPolicy, HistoryRead, Position
 
 DEFAULT_LOCATION = "redis://127.0.0.1:6379/0"
 
@@ -43,7 +46,8 @@ class RedisBackend(BrokerBackend):
     """Messages through a Redis server (``LOCATION``, default ``redis://127.0.0.1:6379/0``).
 
     ``OPTIONS`` are keyword arguments of ``redis.Redis``, such as
-    ``{"password": ...}`` or ``{"ssl_cert_reqs": "none"}``.
+    ``{"password": ...}`` or ``{"ssl_cert_reqs": "none"}``. Histories are kept
+    as ``redis_history`` describes.
     """
 
     location_schemes = ("redis", "rediss", "unix")
@@ -53,7 +57,9 @@ class RedisBackend(BrokerBackend):
         self.url: str = self.location or DEFAULT_LOCATION
         self._control = self.prefix + "|control"
         self._client: redis.asyncio.Redis | None = None
+        self._script: AsyncScript | None = None  # publishes to a group with history
         self._sync_client: redis.Redis | None = None
+        self._sync_script: Script | None = None
         self._sync_lock = threading.Lock()
 
     @property
@@ -84,6 +90,7 @@ class RedisBackend(BrokerBackend):
         self._client = redis.asyncio.Redis.from_url(
             self.url, **{"retry": AsyncRetry(NoBackoff(), 0), **self._client_kwargs()}
         )
+        self._script = self._client.register_script(redis_history.PUBLISH_SCRIPT)
 
     async def ping(self) -> None:
         await self.open()
@@ -103,12 +110,14 @@ class RedisBackend(BrokerBackend):
     async def _close(self) -> None:
         await super()._close()
         client, self._client = self._client, None
+        self._script = None
         if client is not None:
             await client.aclose()
 
     def close_sync(self) -> None:
         with self._sync_lock:
             client, self._sync_client = self._sync_client, None
+            self._sync_script = None
         if client is not None:
             atexit.unregister(self.close_sync)
             client.close()
@@ -123,17 +132,52 @@ class RedisBackend(BrokerBackend):
             raise self.publish_error(group, exc) from exc
 
     def _publish_without_loop(self, group: str, frame: bytes) -> None:
+        try:
+            self._sync()[0].publish(self.channel_name(group), frame)
+        except (redis.RedisError, OSError) as exc:
+            raise self.publish_error(group, exc) from exc
+
+    def _sync(self) -> tuple[redis.Redis, Script]:
+        """The client of threads without an event loop and its script, created at first use."""
         with self._sync_lock:
-            if self._sync_client is None:
+            if self._sync_client is None or self._sync_script is None:
                 self._sync_client = redis.Redis.from_url(
                     self.url, **{"retry": Retry(NoBackoff(), 0), **self._client_kwargs()}
                 )
+                self._sync_script = self._sync_client.register_script(redis_history.PUBLISH_SCRIPT)
                 atexit.register(self.close_sync)
-            client = self._sync_client
+            return self._sync_client, self._sync_script
+
+    async def _publish_history(self, group: str, frame: bytes, policy: HistoryPolicy) -> str:
+        assert self._script is not None
+        args = redis_history.publish_args(self.channel_name(group), frame, policy)
         try:
-            client.publish(self.channel_name(group), frame)
+            # EVALSHA, with a SCRIPT LOAD first only when Redis does not know the script.
+            position = await self._script(redis_history.keys(self.prefix, group), args)
         except (redis.RedisError, OSError) as exc:
             raise self.publish_error(group, exc) from exc
+        return bytes(position).decode("ascii")
+
+    def _publish_history_without_loop(self, group: str, frame: bytes, policy: HistoryPolicy) -> str:
+        args = redis_history.publish_args(self.channel_name(group), frame, policy)
+        _, script = self._sync()
+        try:
+            position = script(redis_history.keys(self.prefix, group), args)
+        except (redis.RedisError, OSError) as exc:
+            raise self.publish_error(group, exc) from exc
+        return bytes(position).decode("ascii")
+
+    async def _read_history(
+        self, group: str, policy: HistoryPolicy, after: Position | None
+    ) -> HistoryRead:
+        assert self._client is not None
+        try:
+            async with self._client.pipeline(transaction=True) as pipeline:
+                redis_history.read_commands(pipeline, self.prefix, group, after)
+                results = await pipeline.execute()
+        except (redis.RedisError, OSError) as exc:
+            raise self.unreachable(exc) from exc
+        return redis_history.parse_read(results, policy)
 
     # Listening ----------------------------------------------------------------
 
