@@ -6,6 +6,7 @@
 
     await broadcast.publish("chat", {"text": "hello"})   # async code
     broadcast.publish_sync("chat", {"text": "hello"})    # sync code
+    broadcast.publish_on_commit("chat", {"text": "hello"})  # once the transaction commits
 
     async with broadcast.subscribe("chat") as subscription:
         async for message in subscription:
@@ -27,6 +28,7 @@ from django_asgi_ws.broadcast.base import Backend
 from django_asgi_ws.broadcast.errors import BroadcastError, SubscriberTooSlow
 from django_asgi_ws.broadcast.listen import listen
 from django_asgi_ws.broadcast.loading import aclose, get_backend
+from django_asgi_ws.broadcast.on_commit import publish_on_commit
 from django_asgi_ws.broadcast.options import OverflowPolicy, validate_group
 from django_asgi_ws.broadcast.subscription import Message, Subscription
 
@@ -40,6 +42,7 @@ __all__ = [
     "get_backend",
     "listen",
     "publish",
+    "publish_on_commit",
     "publish_sync",
     "subscribe",
     "validate_group",

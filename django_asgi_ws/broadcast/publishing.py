@@ -33,8 +33,10 @@ class Publishing:
         Returns once the broker accepted it, with the message's position if
         the group keeps a history (else None); raises BroadcastError if it cannot.
         """
-        group = validate_group(group)
-        frame = encode(message)
+        return await self.publish_encoded(validate_group(group), encode(message))
+
+    async def publish_encoded(self, group: str, frame: bytes) -> str | None:
+        """``publish`` for a valid *group* and a message already encoded as *frame*."""
         current = asyncio.get_running_loop()
         loop = self._loop
         if loop is not None and loop is not current and loop.is_running():
@@ -50,8 +52,10 @@ class Publishing:
         server), the message goes through that loop, in order with its own
         messages. Without one, it is sent on a connection of its own.
         """
-        group = validate_group(group)
-        frame = encode(message)
+        return self.publish_encoded_sync(validate_group(group), encode(message))
+
+    def publish_encoded_sync(self, group: str, frame: bytes) -> str | None:
+        """``publish_sync`` for a valid *group* and a message already encoded as *frame*."""
         try:
             asyncio.get_running_loop()
         except RuntimeError:

@@ -7,7 +7,7 @@ Each group is the channel ``PREFIX + md5(group)`` (a channel name has at most
 
 A process uses two connections of its own, not Django's: one LISTENs, one
 NOTIFYs (in autocommit: a message is sent at once, not when a transaction
-commits; use ``transaction.on_commit`` for that). Payloads larger than NOTIFY
+commits; ``broadcast.publish_on_commit`` waits for it). Payloads larger than NOTIFY
 allows are split into chunks (see ``postgres_payload``).
 """
 
