@@ -279,6 +279,30 @@ class PostgresServer:
     def stop(self) -> None:
         self._run("pg_ctl", "stop", "-w", "-m", "fast", "-D", str(self.data))
 
+    def migrate(self) -> None:
+        """Run the project's migrations on this cluster's ``postgres`` database.
+
+        Through a DATABASES alias of its own, added for the occasion, as
+        ``manage.py migrate --database`` would use one.
+        """
+        from django.core.management import call_command
+        from django.db import connections
+
+        from tests.pg import database_alias
+
+        alias = f"own-cluster-{self.port}"
+        connections.settings[alias] = {
+            **connections.settings[database_alias()],
+            **{"HOST": "127.0.0.1", "PORT": str(self.port), "NAME": "postgres"},
+            **{"USER": "postgres", "PASSWORD": ""},
+        }
+        try:
+            call_command("migrate", database=alias, verbosity=0)
+        finally:
+            connections[alias].close()
+            del connections[alias]
+            del connections.settings[alias]
+
 
 @contextmanager
 def postgres_server() -> Iterator[PostgresServer]:

@@ -13,7 +13,7 @@ import pytest
 
 from django_asgi_ws.broadcast import validate_group
 from django_asgi_ws.broadcast.backends.memory import MemoryBackend
-from django_asgi_ws.broadcast.broker import Backoff
+from django_asgi_ws.broadcast.backoff import Backoff
 from django_asgi_ws.broadcast.cancellation import cancel_and_wait, run_with_timeout
 from django_asgi_ws.broadcast.encoding import encode, parse, unpack
 from django_asgi_ws.broadcast.options import GROUP_MAX_LENGTH

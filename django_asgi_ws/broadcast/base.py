@@ -275,6 +275,12 @@ class Backend(Publishing):
         for subscriber in members:
             subscriber.put(delivery)
 
+    def _deliver_gap(self, group: str, position: str | None) -> None:
+        """Tell every subscription of *group* that messages before *position* were lost."""
+        delivery: Delivery = (group, None, position, "gap")
+        for subscriber in self._local.members(group):
+            subscriber.put(delivery)
+
 
 def _since_by_group(
     groups: tuple[str, ...], since: str | Mapping[str, str | None] | None

@@ -6,48 +6,26 @@ connection's life) subscribes to the channel of every group joined so far,
 then follows the joins and leaves through a FIFO of commands, so that the
 broker sees them in the order they happened. When the connection is lost,
 the subscriptions stay as they are and the next session subscribes again;
-messages published in between are lost (at most once).
+messages published in between are lost (at most once), unless their group
+keeps a history: then the sequencer recovers them, or marks the gap.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django_asgi_ws.broadcast.backoff import Backoff
 from django_asgi_ws.broadcast.base import Backend
 from django_asgi_ws.broadcast.cancellation import cancel_and_wait, run_with_timeout
 from django_asgi_ws.broadcast.errors import BroadcastError
+from django_asgi_ws.broadcast.history import HistoryRead, Position
+from django_asgi_ws.broadcast.sequencing import Sequencer
 
 logger = logging.getLogger("django_asgi_ws.broadcast")
-
-
-class Backoff:
-    """Delays between reconnection attempts: doubling from *initial* up to *maximum*.
-
-    Each delay is drawn between half and all of its nominal value, so that
-    processes that lost the broker together do not come back in lockstep.
-    """
-
-    def __init__(
-        self, initial: float, maximum: float, rng: Callable[[], float] = random.random
-    ) -> None:
-        self.initial = initial
-        self.maximum = maximum
-        self.attempts = 0
-        self._rng = rng
-
-    def next(self) -> float:
-        nominal = min(self.maximum, self.initial * 2.0**self.attempts)
-        self.attempts += 1
-        return nominal * (0.5 + 0.5 * self._rng())
-
-    def reset(self) -> None:
-        self.attempts = 0
 
 
 @dataclass
@@ -84,6 +62,20 @@ class BrokerBackend(Backend):
         self._active = False  # a session is connected and takes commands
         self._failures = 0  # consecutive sessions that failed or were lost
         self._supervisor: asyncio.Task[None] | None = None
+        self._sequencer = self._new_sequencer()
+
+    def _new_sequencer(self) -> Sequencer:
+        return Sequencer(self._deliver, self._deliver_gap, self._read_for_sequencer)
+
+    async def _read_for_sequencer(self, group: str, after: Position | None) -> HistoryRead:
+        policy = self.history.policy_for(group)
+        assert policy is not None  # the sequencer only has groups with history
+        return await self._read_history(group, policy, after)
+
+    @property
+    def sequencer(self) -> Sequencer:
+        """What keeps the groups with history in order and recovers their gaps."""
+        return self._sequencer
 
     def channel_name(self, group: str) -> str:
         """The broker's channel for *group*."""
@@ -133,11 +125,13 @@ class BrokerBackend(Backend):
         self._active = False
         self._failures = 0
         self._supervisor = None
+        self._sequencer = self._new_sequencer()
 
     async def _close(self) -> None:
         supervisor, self._supervisor = self._supervisor, None
         if supervisor is not None:
             await cancel_and_wait(supervisor)
+        await self._sequencer.aclose()
         self._forget_state()
 
     # Groups -------------------------------------------------------------------
@@ -145,6 +139,8 @@ class BrokerBackend(Backend):
     def _group_added(self, group: str) -> None:
         channel = self.channel_name(group)
         self._channels[channel] = group
+        if self.history.policy_for(group) is not None:
+            self._sequencer.add(group)
         if self._supervisor is None:
             self._supervisor = asyncio.ensure_future(self._supervise())
         if self._active:
@@ -155,11 +151,18 @@ class BrokerBackend(Backend):
     def _group_removed(self, group: str) -> None:
         channel = self.channel_name(group)
         self._channels.pop(channel, None)
+        self._sequencer.remove(group)
         resolve(self._ready.pop(group, None))
         if self._active:
             self._add_command(Command(False, channel))
 
     async def _group_ready(self, group: str) -> None:
+        await self._subscribed(group)
+        if self.connected and group in self._sequencer:
+            await self._sequencer.joined(group)
+
+    async def _subscribed(self, group: str) -> None:
+        """Return once *group* is subscribed at the broker, or it cannot be now."""
         if not self._active:
             # Wait for the first connection of all, but not during an outage:
             # the next session subscribes to every group anyway.
@@ -203,6 +206,13 @@ class BrokerBackend(Backend):
     def _frame_received(self, channel: str, frame: bytes) -> None:
         group = self._group_for(channel)
         if group is not None:
+            self._group_frame(group, frame)
+
+    def _group_frame(self, group: str, frame: bytes) -> None:
+        """For sessions: a message of *group* arrived."""
+        if group in self._sequencer:
+            self._sequencer.received(group, frame)
+        else:
             self._deliver(group, frame)
 
     # Sessions -----------------------------------------------------------------
@@ -231,6 +241,7 @@ class BrokerBackend(Backend):
         if self._failures:
             logger.info("Reconnected to %s.", self.broker)
             self.reconnections += 1
+            self._sequencer.reconnected()
         self._failures = 0
         self._connected.set()
 

@@ -301,7 +301,7 @@ class PostgresBackend(BrokerBackend):
                 logger.warning("Skipped a malformed notification on group %r: %s", group, exc)
                 continue
             if frame is not None:
-                self._deliver(group, frame)
+                self._group_frame(group, frame)
         raise psycopg.OperationalError("the notification stream ended")
 
 
