@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import update_wrapper
 from typing import Any, ClassVar, Literal, get_args
 
 from django.core.exceptions import ImproperlyConfigured
 
 from django_asgi_ws import broadcast
+from django_asgi_ws.broadcast.history import parse_position
 from django_asgi_ws.broadcast.listen import ClientAndGroups
 from django_asgi_ws.broadcast.subscription import Message, Subscription
 from django_asgi_ws.endings import ending_for
@@ -40,6 +41,9 @@ class WebSocketView:
     #: The broadcast groups joined when the connection is accepted, before the
     #: client learns of it (see :meth:`get_groups`).
     groups: ClassVar[Sequence[str]] = ()
+    #: The query parameter in which the client gives the last position it saw
+    #: (see :meth:`get_since`).
+    since_parameter: ClassVar[str] = "since"
 
     #: The connection, set before :meth:`on_connect` runs.
     websocket: WebSocket
@@ -50,6 +54,11 @@ class WebSocketView:
     #: The :class:`~django_asgi_ws.broadcast.Subscription` of the groups joined;
     #: ``None`` until the first group is joined.
     subscription: Subscription | None = None
+    #: Whether the groups joined with the client's last positions recovered
+    #: what it missed: ``None`` if it gave none, ``False`` if a group could not
+    #: (the client must then resynchronize), or a position was malformed.
+    #: Known once ``websocket.accept()`` returned.
+    recovered: bool | None = None
 
     def __init__(self, **kwargs: Any) -> None:
         for key, value in kwargs.items():
@@ -148,15 +157,43 @@ class WebSocketView:
         """
         return self.groups
 
-    async def _join_groups(self) -> None:
-        for group in await self.get_groups():
-            await self.join(group)
+    async def get_since(self, groups: Sequence[str]) -> Mapping[str, str]:
+        """The last position the client saw in each of *groups*, to recover from.
 
-    async def join(self, group: str) -> None:
-        """Receive *group*'s messages in ``on_group_message`` from now on."""
+        By default, from the ``since`` query parameter (:attr:`since_parameter`):
+        ``?since=<position>`` for the first group, or ``?since=<group>:<position>``,
+        once per group. Override it to read them elsewhere (a cookie, the session).
+        """
+        since: dict[str, str] = {}
+        for value in self.websocket.GET.getlist(self.since_parameter):
+            group, _, position = value.rpartition(":")
+            if not group and groups:
+                group = groups[0]
+            since.setdefault(group, position)
+        return since
+
+    async def _join_groups(self) -> None:
+        groups = await self.get_groups()
+        since = await self.get_since(groups)
+        for group in groups:
+            await self.join(group, since=since.get(group))
+
+    async def join(self, group: str, since: str | None = None) -> None:
+        """Receive *group*'s messages in ``on_group_message`` from now on.
+
+        With *since*, a position of *group*, first those its history holds
+        after it (see :attr:`recovered`); a malformed one recovers nothing.
+        """
         if self.subscription is None:
             self.subscription = await broadcast.subscribe().__aenter__()
-        await self.subscription.join(group)
+        if since is not None:
+            try:
+                parse_position(since)
+            except ValueError:
+                since, self.recovered = None, False
+        recovered = await self.subscription.join(group, since=since)
+        if recovered is not None:
+            self.recovered = recovered and self.recovered is not False
 
     async def leave(self, group: str) -> None:
         """Stop receiving *group*'s messages, including those not yet handled."""
@@ -170,9 +207,15 @@ class WebSocketView:
     async def on_group_message(self, websocket: WebSocket, message: Message) -> None:
         """Called for each message of a joined group; sends it to the client by default.
 
-        Bytes go out as a binary message, anything else as JSON text.
+        Bytes go out as a binary message, anything else as JSON text. A gap
+        marker (``message.event == "gap"``, see :doc:`delivery`) goes out as
+        ``{"event": "gap", "group": ..., "position": ...}``. Override it to send
+        ``message.position`` along, for a client that comes back with it.
         """
-        if isinstance(message.data, bytes):
+        if message.event == "gap":
+            gap = {"event": "gap", "group": message.group, "position": message.position}
+            await websocket.send_json(gap)
+        elif isinstance(message.data, bytes):
             await websocket.send_bytes(message.data)
         else:
             await websocket.send_json(message.data)

@@ -99,10 +99,10 @@ class Backends:
             await backend.close()
 
 
-def history_backend(
+def history_setting(
     kind: str, history: dict[str, Any], *, prefix: str | None = None, **config: Any
-) -> Backend:
-    """A backend of *kind* whose groups matching *history* keep one.
+) -> dict[str, Any]:
+    """A ``WEBSOCKET_BROADCAST`` value for *kind* whose groups matching *history* keep one.
 
     On PostgreSQL, it uses the ``pg`` alias: the test database pytest-django
     migrated (the test must be marked ``django_db(databases=["pg"])``).
@@ -119,6 +119,14 @@ def history_backend(
         from tests.pg import database_alias
 
         setting["OPTIONS"] = {"DATABASE": database_alias()}
+    return setting
+
+
+def history_backend(
+    kind: str, history: dict[str, Any], *, prefix: str | None = None, **config: Any
+) -> Backend:
+    """A backend built from :func:`history_setting`."""
+    setting = history_setting(kind, history, prefix=prefix, **config)
     return import_string(setting["BACKEND"]).from_config(setting)  # type: ignore[no-any-return]
 
 

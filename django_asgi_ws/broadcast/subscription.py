@@ -75,8 +75,9 @@ class Subscription:
         self.overflow: OverflowPolicy = overflow
         #: How many messages were dropped because the queue was full.
         self.dropped = 0
-        #: Whether the history gave every message since the ``since`` positions:
-        #: ``None`` without ``since``, else known once the ``async with`` is entered.
+        #: Whether the histories gave every message since the ``since`` positions
+        #: (of ``subscribe()`` and of ``join()``): ``None`` without any, else known
+        #: once the ``async with`` is entered; False if one group was not recovered.
         self.recovered: bool | None = None
         self._initial = tuple(validate_group(group) for group in groups)
         self._since = dict(since or {})
@@ -117,9 +118,7 @@ class Subscription:
     async def __aenter__(self) -> Subscription:
         try:
             for group in self._initial:
-                recovered = await self.join(group, since=self._since.get(group))
-                if recovered is not None:
-                    self.recovered = recovered and self.recovered is not False
+                await self.join(group, since=self._since.get(group))
         except BaseException:
             await self.close()
             raise
@@ -164,6 +163,7 @@ class Subscription:
             # Past the queue's bound: the history's size bounds what was read.
             self._queue.append(delivery)
         self._wake()
+        self.recovered = recovered and self.recovered is not False
         return recovered
 
     async def leave(self, group: str) -> None:
