@@ -1,8 +1,10 @@
-"""The tables of the PostgreSQL broadcast backend's histories, created by ``migrate``.
+"""The tables of the PostgreSQL broadcast backend's histories and presence, created by
+``migrate``.
 
 The backend reads and writes them with SQL of its own (see
-``broadcast.backends.postgres_history``); these models exist so that the
-app's migrations create them. Other databases get them too, unused.
+``broadcast.backends.postgres_history`` and ``postgres_presence``); these
+models exist so that the app's migrations create them. Other databases get
+them too, unused.
 """
 
 from __future__ import annotations
@@ -44,3 +46,20 @@ class HistoryEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} #{self.sequence}"
+
+
+class PresenceEntry(models.Model):
+    """One subscription present in a group, until ``expires`` unless its process renews it."""
+
+    entry = models.CharField(max_length=32, primary_key=True)
+    #: PREFIX + group.
+    name = models.CharField(max_length=200, db_index=True)
+    #: The key and meta, as JSON.
+    member = models.TextField()
+    expires = models.DateTimeField()
+
+    class Meta:
+        db_table = "django_asgi_ws_presence"
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.member}"

@@ -44,6 +44,9 @@ class WebSocketView:
     #: The query parameter in which the client gives the last position it saw
     #: (see :meth:`get_since`).
     since_parameter: ClassVar[str] = "since"
+    #: Whether the groups' presence events (join, leave) reach
+    #: :meth:`on_group_message`.
+    presence_events: ClassVar[bool] = False
 
     #: The connection, set before :meth:`on_connect` runs.
     websocket: WebSocket
@@ -177,6 +180,19 @@ class WebSocketView:
         since = await self.get_since(groups)
         for group in groups:
             await self.join(group, since=since.get(group))
+            present = await self.get_presence(group)
+            if present is not None and self.subscription is not None:
+                await self.subscription.track(group, *present)
+
+    async def get_presence(self, group: str) -> tuple[str, Any] | None:
+        """The key and meta this connection is present under in *group*; None by default.
+
+        Called for each group of :meth:`get_groups` once joined. Override it
+        to list who is connected, e.g. ``return str(self.websocket.user.pk),
+        {"name": self.websocket.user.get_username()}``; ``broadcast.presence(group)``
+        then lists the connection until it ends.
+        """
+        return None
 
     async def join(self, group: str, since: str | None = None) -> None:
         """Receive *group*'s messages in ``on_group_message`` from now on.
@@ -185,7 +201,8 @@ class WebSocketView:
         after it (see :attr:`recovered`); a malformed one recovers nothing.
         """
         if self.subscription is None:
-            self.subscription = await broadcast.subscribe().__aenter__()
+            subscription = broadcast.subscribe(presence_events=self.presence_events)
+            self.subscription = await subscription.__aenter__()
         if since is not None:
             try:
                 parse_position(since)
@@ -209,12 +226,17 @@ class WebSocketView:
 
         Bytes go out as a binary message, anything else as JSON text. A gap
         marker (``message.event == "gap"``, see :doc:`delivery`) goes out as
-        ``{"event": "gap", "group": ..., "position": ...}``. Override it to send
+        ``{"event": "gap", "group": ..., "position": ...}``, a presence event as
+        ``{"event": "join", "group": ..., "key": ..., "meta": ...}``. Override it to send
         ``message.position`` along, for a client that comes back with it.
         """
         if message.event == "gap":
             gap = {"event": "gap", "group": message.group, "position": message.position}
             await websocket.send_json(gap)
+        elif message.event != "message":  # join or leave
+            await websocket.send_json(
+                {"event": message.event, "group": message.group, **message.data}
+            )
         elif isinstance(message.data, bytes):
             await websocket.send_bytes(message.data)
         else:

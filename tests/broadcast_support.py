@@ -21,14 +21,23 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 from django.utils.module_loading import import_string
 
 from django_asgi_ws.broadcast.backends.memory import MemoryBackend
 from django_asgi_ws.broadcast.backends.postgres import PostgresBackend
 from django_asgi_ws.broadcast.backends.redis import RedisBackend
 from django_asgi_ws.broadcast.base import Backend
+from django_asgi_ws.broadcast.membership import Message
+from django_asgi_ws.broadcast.subscription import Subscription
+from tests.pg import database_alias
 
 BACKENDS = ["memory", "redis", "postgres"]
+#: Marks a test whose PostgreSQL backend uses the tables of the app's migrations,
+#: in the test database pytest-django migrates for the ``pg`` alias.
+ON_POSTGRES_TABLES = pytest.mark.django_db(databases=[database_alias()], transaction=True)
+#: BACKENDS, for tests of histories and presence.
+BACKENDS_WITH_TABLES = ["memory", "redis", pytest.param("postgres", marks=ON_POSTGRES_TABLES)]
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 
 
@@ -98,6 +107,12 @@ class Backends:
         for backend in self.created:
             await backend.close()
 
+    async def __aenter__(self) -> Backends:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
 
 def history_setting(
     kind: str, history: dict[str, Any], *, prefix: str | None = None, **config: Any
@@ -116,8 +131,6 @@ def history_setting(
     if kind == "redis":
         setting.setdefault("LOCATION", redis_url())
     elif kind == "postgres" and "LOCATION" not in setting:
-        from tests.pg import database_alias
-
         setting["OPTIONS"] = {"DATABASE": database_alias()}
     return setting
 
@@ -173,6 +186,13 @@ class LateConfirmingBackend(MemoryBackend):
     def _deliver(self, group: str, frame: bytes) -> None:
         if group in self.confirmed:
             super()._deliver(group, frame)
+
+
+async def receive_messages(
+    subscription: Subscription, count: int, timeout: float = 5.0
+) -> list[Message]:
+    """The next *count* messages of *subscription*; TimeoutError if they take too long."""
+    return [await asyncio.wait_for(subscription.get_message(), timeout) for _ in range(count)]
 
 
 async def eventually(predicate: Callable[[], bool], timeout: float = 5.0) -> None:

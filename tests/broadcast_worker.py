@@ -4,7 +4,9 @@
 once subscribed, then each message received as a line of JSON, and exits after
 COUNT messages. ``python -m tests.broadcast_worker publish CONFIG GROUP
 MESSAGE...`` publishes each MESSAGE (JSON) with ``publish_sync``, without any
-event loop, as a management command or a task worker would. CONFIG is a
+event loop, as a management command or a task worker would. ``python -m
+tests.broadcast_worker track CONFIG GROUP KEY`` joins GROUP, is present there
+under KEY (meta: its pid), prints READY and waits to be killed. CONFIG is a
 ``WEBSOCKET_BROADCAST`` dict in JSON.
 """
 
@@ -41,6 +43,14 @@ async def subscribe(config: dict[str, Any], group: str, count: int) -> None:
         await backend.close()
 
 
+async def track(config: dict[str, Any], group: str, key: str) -> None:
+    backend = create_backend(config)
+    async with backend.subscribe(group) as subscription:
+        await subscription.track(group, key, {"pid": os.getpid()})
+        print("READY", flush=True)
+        await asyncio.sleep(3600)
+
+
 def publish(config: dict[str, Any], group: str, messages: list[str]) -> None:
     backend = create_backend(config)
     try:
@@ -54,5 +64,7 @@ if __name__ == "__main__":
     command, config, group, *rest = sys.argv[1:]
     if command == "subscribe":
         asyncio.run(subscribe(json.loads(config), group, int(rest[0])))
+    elif command == "track":
+        asyncio.run(track(json.loads(config), group, rest[0]))
     else:
         publish(json.loads(config), group, rest)

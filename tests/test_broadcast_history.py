@@ -17,24 +17,26 @@ from typing import Any
 
 import pytest
 
-from django_asgi_ws.broadcast import Backend, Message, Subscription
+from django_asgi_ws.broadcast import Backend, Message
 from django_asgi_ws.broadcast.history import format_position, parse_position
-from tests.broadcast_support import Backends, unique_group
-from tests.pg import database_alias
+from tests.broadcast_support import (
+    BACKENDS_WITH_TABLES,
+    Backends,
+    receive_messages,
+    unique_group,
+)
 
 HISTORY = {
     "room-*": {"SIZE": 30, "TTL": 60},
     "brief-*": {"SIZE": 5, "TTL": 0.3},
     "long-*": {"SIZE": 10_000, "TTL": 60},
 }
-ON_POSTGRES = pytest.mark.django_db(databases=[database_alias()], transaction=True)
 
 
-@pytest.fixture(params=["memory", "redis", pytest.param("postgres", marks=ON_POSTGRES)])
+@pytest.fixture(params=BACKENDS_WITH_TABLES)
 async def backends(request: pytest.FixtureRequest) -> AsyncIterator[Backends]:
-    created = Backends(request.param, HISTORY)
-    yield created
-    await created.close()
+    async with Backends(request.param, HISTORY) as created:
+        yield created
 
 
 @pytest.fixture
@@ -47,8 +49,7 @@ def room() -> str:
     return unique_group("room")
 
 
-async def receive(subscription: Subscription, count: int, timeout: float = 5.0) -> list[Message]:
-    return [await asyncio.wait_for(subscription.get_message(), timeout) for _ in range(count)]
+receive = receive_messages
 
 
 def texts(messages: list[Message]) -> list[Any]:

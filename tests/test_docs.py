@@ -185,6 +185,7 @@ def test_every_broadcast_key_has_its_default() -> None:
         "PREFIX": backend.prefix,
         "TIMEOUT": backend.timeout,
         "HISTORY": backend.history.patterns,
+        "PRESENCE_TIMEOUT": backend.presence_timeout,
     }
     assert set(defaults) == set(loading.KEYS)
     documented = {

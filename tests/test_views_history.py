@@ -1,8 +1,9 @@
-"""WebSocketView and groups with history: a client that comes back with its last position.
+"""WebSocketView and groups with history and presence.
 
-The client gives the position in the ``since`` query parameter; the view
-joins its groups from there, says whether that recovered everything, and
-hands each message to ``on_group_message`` with its position. Run on the
+A client that comes back gives its last position in the ``since`` query
+parameter; the view joins its groups from there, says whether that recovered
+everything, and hands each message to ``on_group_message`` with its position.
+``get_presence`` makes each connection present in its groups. Run on the
 three backends, through the test client.
 """
 
@@ -19,11 +20,9 @@ from django_asgi_ws import WebSocket, broadcast
 from django_asgi_ws.broadcast import Message
 from django_asgi_ws.test import WebSocketClient
 from django_asgi_ws.views import WebSocketView
-from tests.broadcast_support import history_setting, unique_group
-from tests.pg import database_alias
+from tests.broadcast_support import BACKENDS_WITH_TABLES, history_setting, unique_group
 
 HISTORY = {"room-*": {"SIZE": 50, "TTL": 60}}
-ON_POSTGRES = pytest.mark.django_db(databases=[database_alias()], transaction=True)
 
 
 class HistoryRoom(WebSocketView):
@@ -43,7 +42,7 @@ class HistoryRoom(WebSocketView):
             await super().on_group_message(websocket, message)
 
 
-@pytest.fixture(params=["memory", "redis", pytest.param("postgres", marks=ON_POSTGRES)])
+@pytest.fixture(params=BACKENDS_WITH_TABLES)
 async def backend_kind(
     request: pytest.FixtureRequest, settings: Any, ws_routes: Callable[[list[Any]], None]
 ) -> AsyncIterator[str]:
@@ -126,3 +125,48 @@ async def test_a_gap_marker_reaches_the_client_as_an_event_by_default(
             "group": f"room-{room}",
             "position": position,
         }
+
+
+class Present(WebSocketView):
+    """Each connection is present in its room under the ``user`` query parameter."""
+
+    presence_events = True
+
+    async def get_groups(self) -> Sequence[str]:
+        return [f"room-{self.kwargs['rooms']}"]
+
+    async def get_presence(self, group: str) -> tuple[str, Any] | None:
+        user = self.websocket.GET.get("user")
+        return None if user is None else (user, {"room": group})
+
+
+async def test_connections_are_present_and_others_hear_them_come_and_go(
+    backend_kind: str, client: WebSocketClient, ws_routes: Callable[[list[Any]], None], room: str
+) -> None:
+    ws_routes([path("ws/present/<str:rooms>/", Present.as_view())])
+    group = f"room-{room}"
+    async with client.connect(f"/ws/present/{room}/?user=ada") as ada:
+        assert await ada.receive_json() == {
+            "event": "join",
+            "group": group,
+            "key": "ada",
+            "meta": {"room": group},
+        }
+        async with client.connect(f"/ws/present/{room}/?user=bob") as bob:
+            assert (await bob.receive_json())["key"] == "bob"
+            assert await broadcast.presence(group) == {
+                "ada": [{"room": group}],
+                "bob": [{"room": group}],
+            }
+            assert (await ada.receive_json())["key"] == "bob"
+        assert await ada.receive_json() == {
+            "event": "leave",
+            "group": group,
+            "key": "bob",
+            "meta": {"room": group},
+        }
+        assert await broadcast.presence(group) == {"ada": [{"room": group}]}
+        async with client.connect(f"/ws/present/{room}/") as anonymous:
+            await broadcast.publish(group, "hello")
+            assert await anonymous.receive_json() == "hello"
+            assert await broadcast.presence(group) == {"ada": [{"room": group}]}

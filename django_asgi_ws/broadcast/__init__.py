@@ -16,6 +16,10 @@
     async with broadcast.subscribe("chat", since=position) as subscription:
         ...
 
+    # Who is there, in every process
+    await subscription.track("chat", str(user.pk), {"name": user.username})
+    await broadcast.presence("chat")   # {"17": [{"name": "ada"}], ...}
+
 The backend comes from the ``WEBSOCKET_BROADCAST`` setting (memory by default).
 """
 
@@ -41,6 +45,7 @@ __all__ = [
     "aclose",
     "get_backend",
     "listen",
+    "presence",
     "publish",
     "publish_on_commit",
     "publish_sync",
@@ -78,6 +83,7 @@ def subscribe(
     queue_size: int | None = None,
     overflow: OverflowPolicy | None = None,
     since: str | Mapping[str, str | None] | None = None,
+    presence_events: bool = False,
 ) -> Subscription:
     """A Subscription to *groups*, to use as ``async with``.
 
@@ -91,5 +97,26 @@ def subscribe(
     with no gap and no duplicate in between; ``subscription.recovered`` says,
     once the ``async with`` is entered, whether the histories held all of it.
     A malformed position raises ValueError here.
+
+    With *presence_events*, the groups' presence events arrive too, in order
+    with their messages: a :class:`Message` whose ``event`` is ``"join"`` or
+    ``"leave"`` and whose ``data`` is ``{"key": ..., "meta": ...}``.
     """
-    return get_backend().subscribe(*groups, queue_size=queue_size, overflow=overflow, since=since)
+    return get_backend().subscribe(
+        *groups,
+        queue_size=queue_size,
+        overflow=overflow,
+        since=since,
+        presence_events=presence_events,
+    )
+
+
+async def presence(group: str) -> dict[str, list[Any]]:
+    """Who is in *group*, across every process: ``{key: [meta, ...]}``.
+
+    The entries that subscriptions added with :meth:`Subscription.track`; a
+    key tracked several times (tabs, devices) has one meta per entry. Those
+    of a process that died without cleaning up are gone within
+    ``PRESENCE_TIMEOUT`` seconds.
+    """
+    return await get_backend().presence(group)

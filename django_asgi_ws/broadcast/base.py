@@ -29,14 +29,14 @@ from django_asgi_ws.broadcast.errors import BroadcastError
 from django_asgi_ws.broadcast.history import (
     HistorySettings,
     Position,
-    format_position,
-    parse_position,
+    positions_by_group,
     validate_history,
 )
 from django_asgi_ws.broadcast.membership import Delivery, LocalGroups, Subscriber
 from django_asgi_ws.broadcast.options import (
     DEFAULT_OVERFLOW,
     DEFAULT_PREFIX,
+    DEFAULT_PRESENCE_TIMEOUT,
     DEFAULT_QUEUE_SIZE,
     DEFAULT_TIMEOUT,
     OverflowPolicy,
@@ -44,10 +44,13 @@ from django_asgi_ws.broadcast.options import (
     validate_location,
     validate_overflow,
     validate_prefix,
+    validate_presence_timeout,
     validate_queue_size,
     validate_timeout,
 )
+from django_asgi_ws.broadcast.presence import EVENT_TAG, Tracking, parse_event
 from django_asgi_ws.broadcast.publishing import Publishing
+from django_asgi_ws.broadcast.recovery import deliveries_of
 from django_asgi_ws.broadcast.subscription import Subscription
 
 logger = logging.getLogger("django_asgi_ws.broadcast")
@@ -55,7 +58,7 @@ logger = logging.getLogger("django_asgi_ws.broadcast")
 __all__ = ["Backend", "BroadcastError", "OverflowPolicy", "validate_group"]
 
 
-class Backend(Publishing):
+class Backend(Publishing, Tracking):
     """Base class of the backends: local fan-out, lifecycle and the publish entry points.
 
     Subclasses implement ``_publish`` (on the event loop) and
@@ -81,6 +84,7 @@ class Backend(Publishing):
         prefix: str = DEFAULT_PREFIX,
         timeout: float = DEFAULT_TIMEOUT,
         history: HistorySettings | None = None,
+        presence_timeout: float = DEFAULT_PRESENCE_TIMEOUT,
     ) -> None:
         if location is not None:
             self.validate_location(location)
@@ -92,7 +96,11 @@ class Backend(Publishing):
         self.timeout = validate_timeout(timeout)
         #: The groups that keep a history, and how much of it.
         self.history = history or HistorySettings()
+        #: Seconds after which the presence entries of a dead process are gone.
+        self.presence_timeout = validate_presence_timeout(presence_timeout)
         self.drops = DropReporter()
+        self._tracked = {}
+        self._heartbeat = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._local = LocalGroups()
 
@@ -107,6 +115,7 @@ class Backend(Publishing):
             prefix=config.get("PREFIX", DEFAULT_PREFIX),
             timeout=config.get("TIMEOUT", DEFAULT_TIMEOUT),
             history=validate_history(config["HISTORY"]) if "HISTORY" in config else None,
+            presence_timeout=config.get("PRESENCE_TIMEOUT", DEFAULT_PRESENCE_TIMEOUT),
         )
 
     @classmethod
@@ -146,6 +155,7 @@ class Backend(Publishing):
         """End every subscription and close the broker connections."""
         try:
             if self._loop is not None:
+                await self._stop_tracking()
                 self._local.end_all()
                 await self._close()
         finally:
@@ -158,6 +168,8 @@ class Backend(Publishing):
     def _forget_state(self) -> None:
         """Drop what belonged to a closed event loop, so that another one can use the backend."""
         self._local.clear()
+        self._tracked = {}
+        self._heartbeat = None
 
     async def ping(self) -> None:
         """Check that the broker answers; BroadcastError saying what is wrong if not."""
@@ -177,18 +189,19 @@ class Backend(Publishing):
         queue_size: int | None = None,
         overflow: OverflowPolicy | None = None,
         since: str | Mapping[str, str | None] | None = None,
+        presence_events: bool = False,
     ) -> Subscription:
         """A subscription to *groups*, joined on ``async with``; more can join later.
 
-        *since* is a position of the one group, or a dict of groups to
-        positions: see :func:`django_asgi_ws.broadcast.subscribe`.
+        *since* and *presence_events*: see :func:`django_asgi_ws.broadcast.subscribe`.
         """
         return Subscription(
             self,
             groups,
             queue_size=self.queue_size if queue_size is None else validate_queue_size(queue_size),
             overflow=self.overflow if overflow is None else validate_overflow(overflow),
-            since=_since_by_group(groups, since),
+            since=positions_by_group(groups, since),
+            presence_events=presence_events,
         )
 
     async def recover(self, group: str, after: Position) -> tuple[bool, list[Delivery]]:
@@ -209,14 +222,7 @@ class Backend(Publishing):
             return False, []
         if not read.recovers(after):
             return False, []
-        deliveries: list[Delivery] = []
-        for sequence, frame in read.entries:
-            position = format_position(after.incarnation, sequence)
-            try:
-                deliveries.append((group, parse(unpack(frame)), position, "message"))
-            except ValueError as exc:
-                logger.warning("Skipped a malformed message in group %r: %s", group, exc)
-        return True, deliveries
+        return True, deliveries_of(group, read, after)
 
     @property
     def local_groups(self) -> frozenset[str]:
@@ -263,6 +269,9 @@ class Backend(Publishing):
         members = self._local.members(group)
         if not members:
             return
+        if frame[:1] == EVENT_TAG:
+            self._deliver_event(group, frame)
+            return
         try:
             position, frame = split_position(frame)
             data = parse(unpack(frame))
@@ -275,29 +284,20 @@ class Backend(Publishing):
         for subscriber in members:
             subscriber.put(delivery)
 
+    def _deliver_event(self, group: str, frame: bytes) -> None:
+        """Hand a presence event to the subscriptions of *group* that asked for them."""
+        try:
+            event, member = parse_event(frame)
+        except ValueError as exc:
+            logger.warning("Skipped a malformed presence event in group %r: %s", group, exc)
+            return
+        delivery: Delivery = (group, member, None, event)
+        for subscriber in self._local.members(group):
+            if subscriber.presence_events:
+                subscriber.put(delivery)
+
     def _deliver_gap(self, group: str, position: str | None) -> None:
         """Tell every subscription of *group* that messages before *position* were lost."""
         delivery: Delivery = (group, None, position, "gap")
         for subscriber in self._local.members(group):
             subscriber.put(delivery)
-
-
-def _since_by_group(
-    groups: tuple[str, ...], since: str | Mapping[str, str | None] | None
-) -> dict[str, Position]:
-    """``subscribe()``'s *since* as parsed positions by group; ValueError if malformed."""
-    if since is None:
-        return {}
-    if isinstance(since, str):
-        if len(groups) != 1:
-            raise ValueError(
-                f"since is one position, but {len(groups)} groups are joined: "
-                "give a dict of group names to positions instead."
-            )
-        return {validate_group(groups[0]): parse_position(since)}
-    if not isinstance(since, Mapping):
-        raise ValueError(f"since must be a position or a dict of positions, not {since!r}.")
-    unknown = sorted(str(group) for group in since if group not in groups)
-    if unknown:
-        raise ValueError(f"since names groups that are not joined: {', '.join(unknown)}.")
-    return {group: parse_position(position) for group, position in since.items() if position}

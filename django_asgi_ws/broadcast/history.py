@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, NamedTuple
 
+from django_asgi_ws.broadcast.options import validate_group
+
 INCARNATION_DIGITS = 12
 SEQUENCE_DIGITS = 16
 _POSITION_RE = re.compile(r"([0-9a-f]{12})-([0-9a-f]{16})\Z")
@@ -135,3 +137,24 @@ class HistoryRead:
 
     def recovers(self, after: Position) -> bool:
         return recovers(after, self.head, [sequence for sequence, _ in self.entries])
+
+
+def positions_by_group(
+    groups: tuple[str, ...], since: str | Mapping[str, str | None] | None
+) -> dict[str, Position]:
+    """``subscribe()``'s *since* as parsed positions by group; ValueError if malformed."""
+    if since is None:
+        return {}
+    if isinstance(since, str):
+        if len(groups) != 1:
+            raise ValueError(
+                f"since is one position, but {len(groups)} groups are joined: "
+                "give a dict of group names to positions instead."
+            )
+        return {validate_group(groups[0]): parse_position(since)}
+    if not isinstance(since, Mapping):
+        raise ValueError(f"since must be a position or a dict of positions, not {since!r}.")
+    unknown = sorted(str(group) for group in since if group not in groups)
+    if unknown:
+        raise ValueError(f"since names groups that are not joined: {', '.join(unknown)}.")
+    return {group: parse_position(position) for group, position in since.items() if position}

@@ -35,6 +35,7 @@ KEYS = (
     "PREFIX",
     "TIMEOUT",
     "HISTORY",
+    "PRESENCE_TIMEOUT",
 )
 
 
@@ -96,6 +97,13 @@ def find_problems(config: object) -> list[Problem]:
     _check(problems, config, "PREFIX", options.validate_prefix, id="django_asgi_ws.E027")
     _check(problems, config, "TIMEOUT", options.validate_timeout, id="django_asgi_ws.E028")
     _check(problems, config, "HISTORY", history.validate_history, id="django_asgi_ws.E030")
+    _check(
+        problems,
+        config,
+        "PRESENCE_TIMEOUT",
+        options.validate_presence_timeout,
+        id="django_asgi_ws.E031",
+    )
     if not isinstance(config.get("OPTIONS", {}), Mapping):
         problems.append(
             Problem(id="django_asgi_ws.E028", msg=f"{SETTING}['OPTIONS'] must be a dict.")

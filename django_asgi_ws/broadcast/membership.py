@@ -8,16 +8,36 @@ the backend's module: imports go one way, from the backend to the subscription.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from django_asgi_ws.broadcast.history import Position
 
-#: What a delivery is: a message published to the group, or a marker that the
-#: messages since the last one delivered could not be recovered.
-Event = Literal["message", "gap"]
+#: What a delivery is: a message published to the group, a marker that the
+#: messages since the last one delivered could not be recovered, or a
+#: presence event (someone was tracked in the group, or no longer is).
+Event = Literal["message", "gap", "join", "leave"]
 
 #: (group, the decoded message shared by every subscriber, its position, the event).
 Delivery = tuple[str, Any, "str | None", Event]
+
+
+@dataclass(frozen=True)
+class Message:
+    """A message as received, with the group it was published to and its position."""
+
+    #: The group the message was published to.
+    group: str
+    #: The message: ``bytes``, or the value decoded from JSON; ``None`` for a gap.
+    data: Any
+    #: The message's position in the group's history (``None`` for a group
+    #: without history); for a gap, the position that delivery resumes after.
+    position: str | None = None
+    #: ``"message"`` for a published message; ``"gap"`` for the marker saying
+    #: that messages published before this point were lost (see
+    #: :doc:`delivery`): whoever needs them must resynchronize; ``"join"`` or
+    #: ``"leave"`` for a presence event (``data`` is ``{"key": ..., "meta": ...}``).
+    event: Event = "message"
 
 
 class Subscriber(Protocol):
@@ -31,6 +51,11 @@ class Subscriber(Protocol):
     @property
     def dropped(self) -> int:
         """How many messages the subscriber dropped so far."""
+        ...
+
+    @property
+    def presence_events(self) -> bool:
+        """Whether the subscriber receives the groups' join and leave events."""
         ...
 
     def put(self, delivery: Delivery) -> None:
@@ -63,6 +88,14 @@ class GroupRegistry(Protocol):
 
     def report_dropped(self, subscriber: Subscriber, count: int) -> None:
         """*subscriber* dropped *count* messages because its queue was full."""
+        ...
+
+    async def track(self, group: str, key: str, meta: Any = None) -> str:
+        """Add an entry for *key* to *group*'s presence; its id."""
+        ...
+
+    async def untrack(self, entry: str) -> None:
+        """Remove a presence entry that ``track`` returned."""
         ...
 
     async def recover(self, group: str, after: Position) -> tuple[bool, list[Delivery]]:

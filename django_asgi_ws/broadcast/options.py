@@ -12,6 +12,7 @@ DEFAULT_QUEUE_SIZE = 100
 DEFAULT_OVERFLOW: OverflowPolicy = "drop_oldest"
 DEFAULT_PREFIX = "django_asgi_ws:"
 DEFAULT_TIMEOUT = 5.0
+DEFAULT_PRESENCE_TIMEOUT = 30.0
 
 GROUP_MAX_LENGTH = 100
 GROUP_CHARACTERS = "ASCII letters, digits, '-', '_', '.' and ':'"
@@ -60,6 +61,14 @@ def validate_overflow(overflow: object) -> OverflowPolicy:
 def validate_timeout(timeout: object) -> float:
     if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
         raise ValueError(f"TIMEOUT must be a positive number of seconds; it is {timeout!r}.")
+    return float(timeout)
+
+
+def validate_presence_timeout(timeout: object) -> float:
+    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
+        raise ValueError(
+            f"PRESENCE_TIMEOUT must be a positive number of seconds; it is {timeout!r}."
+        )
     return float(timeout)
 
 

@@ -12,8 +12,25 @@ the read may still be on its way).
 
 from __future__ import annotations
 
-from django_asgi_ws.broadcast.history import Position, parse_position
+import logging
+
+from django_asgi_ws.broadcast.encoding import parse, unpack
+from django_asgi_ws.broadcast.history import HistoryRead, Position, format_position, parse_position
 from django_asgi_ws.broadcast.membership import Delivery
+
+logger = logging.getLogger("django_asgi_ws.broadcast")
+
+
+def deliveries_of(group: str, read: HistoryRead, after: Position) -> list[Delivery]:
+    """The messages *read* holds after *after*, decoded (the malformed skipped, logged)."""
+    deliveries: list[Delivery] = []
+    for sequence, frame in read.entries:
+        position = format_position(after.incarnation, sequence)
+        try:
+            deliveries.append((group, parse(unpack(frame)), position, "message"))
+        except ValueError as exc:
+            logger.warning("Skipped a malformed message in group %r: %s", group, exc)
+    return deliveries
 
 
 class Seams:

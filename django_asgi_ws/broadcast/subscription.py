@@ -3,36 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from django_asgi_ws.broadcast.errors import SubscriberTooSlow
+from django_asgi_ws.broadcast.errors import BroadcastError, SubscriberTooSlow
 from django_asgi_ws.broadcast.history import Position, parse_position
-from django_asgi_ws.broadcast.membership import Delivery, Event, GroupRegistry
+from django_asgi_ws.broadcast.membership import Delivery, GroupRegistry, Message
 from django_asgi_ws.broadcast.options import OverflowPolicy, validate_group
 from django_asgi_ws.broadcast.recovery import Seams
 
 __all__ = ["Message", "SubscriberTooSlow", "Subscription"]
-
-
-@dataclass(frozen=True)
-class Message:
-    """A message as received, with the group it was published to and its position."""
-
-    #: The group the message was published to.
-    group: str
-    #: The message: ``bytes``, or the value decoded from JSON; ``None`` for a gap.
-    data: Any
-    #: The message's position in the group's history (``None`` for a group
-    #: without history); for a gap, the position that delivery resumes after.
-    position: str | None = None
-    #: ``"message"`` for a published message; ``"gap"`` for the marker saying
-    #: that messages published before this point were lost (see
-    #: :doc:`delivery`): whoever needs them must resynchronize.
-    event: Event = "message"
 
 
 class Subscription:
@@ -66,6 +49,7 @@ class Subscription:
         queue_size: int,
         overflow: OverflowPolicy,
         since: Mapping[str, Position] | None = None,
+        presence_events: bool = False,
     ) -> None:
         #: The backend the subscription belongs to.
         self.backend = backend
@@ -79,6 +63,9 @@ class Subscription:
         #: (of ``subscribe()`` and of ``join()``): ``None`` without any, else known
         #: once the ``async with`` is entered; False if one group was not recovered.
         self.recovered: bool | None = None
+        #: Whether the groups' join and leave events (see :meth:`track`) are delivered.
+        self.presence_events = presence_events
+        self._entries: dict[str, list[str]] = {}  # group -> presence entries
         self._initial = tuple(validate_group(group) for group in groups)
         self._since = dict(since or {})
         self._seams = Seams()
@@ -173,6 +160,7 @@ class Subscription:
             return
         self._groups.discard(group)
         self._seams.forget(group)
+        await self._untrack(group)
         if any(item[0] == group for item in self._queue):
             self._queue = deque(item for item in self._queue if item[0] != group)
         self.backend.unregister(self, group)
@@ -188,6 +176,25 @@ class Subscription:
         for group in groups:
             self.backend.unregister(self, group)
         self.backend.forget(self)
+        for group in list(self._entries):
+            await self._untrack(group)
+
+    async def track(self, group: str, key: str, meta: Any = None) -> None:
+        """Be present in *group*, a group joined, under *key* (a user id, say) with *meta*.
+
+        ``broadcast.presence(group)`` lists it in every process until this
+        subscription leaves the group or closes. *meta* is JSON-serialisable;
+        ValueError if not, or if *key* is not a non-empty str.
+        """
+        if group not in self._groups:
+            raise RuntimeError(f"Cannot track in {group!r}: join it first.")
+        entry = await self.backend.track(group, key, meta)
+        self._entries.setdefault(group, []).append(entry)
+
+    async def _untrack(self, group: str) -> None:
+        for entry in self._entries.pop(group, ()):
+            with contextlib.suppress(BroadcastError):  # else it expires by itself
+                await self.backend.untrack(entry)
 
     # Reading ------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
 """The tables of the PostgreSQL broadcast backend's histories."""
+
 from __future__ import annotations
 
 from django.db import migrations, models

@@ -18,6 +18,7 @@ from django_asgi_ws.broadcast.history import (
     format_position,
     new_incarnation,
 )
+from django_asgi_ws.broadcast.presence import event_frame
 
 logger = logging.getLogger("django_asgi_ws.broadcast")
 
@@ -45,6 +46,7 @@ class MemoryBackend(Backend):
         super().__init__(**kwargs)
         self._histories: dict[str, _History] = {}
         self._histories_lock = threading.Lock()
+        self._members: dict[str, dict[str, str]] = {}  # group -> entry -> member
 
     async def _publish(self, group: str, frame: bytes) -> None:
         self._deliver(group, frame)
@@ -107,3 +109,20 @@ class MemoryBackend(Backend):
                     if sequence > after.sequence and published >= expired
                 ],
             )
+
+    # Presence: entries of this process only, gone with it -----------------------
+
+    async def _presence_add(self, group: str, entry: str, member: str) -> None:
+        self._members.setdefault(group, {})[entry] = member
+        self._deliver(group, event_frame("join", member))
+
+    async def _presence_remove(self, group: str, entry: str) -> None:
+        member = self._members.get(group, {}).pop(entry, None)
+        if member is not None:
+            self._deliver(group, event_frame("leave", member))
+
+    async def _presence_renew(self, members: dict[str, dict[str, str]]) -> None:
+        pass
+
+    async def _presence_read(self, group: str) -> list[str]:
+        return list(self._members.get(group, {}).values())

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import functools
 import hashlib
 import logging
 import math
@@ -25,19 +26,19 @@ from contextlib import suppress
 from typing import Any, TypeVar
 
 import psycopg
-from psycopg import sql
 
 from django_asgi_ws.broadcast.backends import postgres_history as history
+from django_asgi_ws.broadcast.backends import postgres_presence as presence
 from django_asgi_ws.broadcast.backends.postgres_connection import (
     connect_options,
     describe,
     is_libpq_string,
     looks_stale,
 )
+from django_asgi_ws.broadcast.backends.postgres_listen import Listening
 from django_asgi_ws.broadcast.backends.postgres_payload import Reassembler, split, to_text
 from django_asgi_ws.broadcast.base import Backend
-from django_asgi_ws.broadcast.broker import BrokerBackend, resolve
-from django_asgi_ws.broadcast.cancellation import cancel_and_wait, run_with_timeout
+from django_asgi_ws.broadcast.cancellation import run_with_timeout
 from django_asgi_ws.broadcast.errors import BroadcastError
 from django_asgi_ws.broadcast.history import HistoryPolicy, HistoryRead, Position
 
@@ -45,15 +46,17 @@ logger = logging.getLogger("django_asgi_ws.broadcast")
 
 NOTIFY = history.NOTIFY
 T = TypeVar("T")
+Error = Callable[[BaseException], BroadcastError]
 
 
-class PostgresBackend(BrokerBackend):
+class PostgresBackend(Listening):
     """Messages through PostgreSQL's LISTEN/NOTIFY.
 
     The database is ``LOCATION`` (a ``postgresql://`` URL or a libpq
     ``key=value`` string) if set, else ``DATABASES[OPTIONS["DATABASE"]]``
     (default ``"default"``). Other ``OPTIONS`` are psycopg connection arguments.
-    Histories are kept in that database, in the tables of the app's migrations.
+    Histories and presence are kept in that database, in the tables of the
+    app's migrations.
     """
 
     location_schemes = ("postgres", "postgresql")
@@ -189,24 +192,27 @@ class PostgresBackend(BrokerBackend):
     def _history_error(self, group: str, exc: BaseException) -> BroadcastError:
         return BroadcastError(f"{self.publish_error(group, exc)}{history.explain(exc)}")
 
-    async def _on_publisher(
-        self, work: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]
+    async def _table(
+        self, what: str, work: Callable[..., Awaitable[T]], *args: Any, error: Error | None = None
     ) -> T:
-        """*work* on the publishing connection within TIMEOUT; dropped if it fails."""
+        """``work(publishing connection, *args)`` within TIMEOUT; BroadcastError if it fails."""
         try:
             async with self._publish_lock:
                 publisher = await run_with_timeout(self._publisher_connection(), self.timeout)
-                return await run_with_timeout(work(publisher), self.timeout)
-        except (psycopg.Error, OSError, asyncio.TimeoutError):
+                return await run_with_timeout(work(publisher, *args), self.timeout)
+        except (psycopg.Error, OSError, asyncio.TimeoutError) as exc:
             await self._drop_publisher()
-            raise
+            if error is not None:
+                raise error(exc) from exc
+            raise BroadcastError(
+                f"Cannot {what}: {self.broker} failed ({type(exc).__name__}: {exc})."
+                f"{history.explain(exc)}"
+            ) from exc
 
     async def _publish_history(self, group: str, frame: bytes, policy: HistoryPolicy) -> str:
         params = self._history_params(group, frame, policy)
-        try:
-            return await self._on_publisher(lambda publisher: history.publish(publisher, params))
-        except (psycopg.Error, OSError, asyncio.TimeoutError) as exc:
-            raise self._history_error(group, exc) from exc
+        error = functools.partial(self._history_error, group)
+        return await self._table("publish", history.publish, params, error=error)
 
     def _publish_history_without_loop(self, group: str, frame: bytes, policy: HistoryPolicy) -> str:
         params = self._history_params(group, frame, policy)
@@ -221,13 +227,26 @@ class PostgresBackend(BrokerBackend):
         self, group: str, policy: HistoryPolicy, after: Position | None
     ) -> HistoryRead:
         params = history.read_params(self.prefix + group, policy, after)
-        try:
-            return await self._on_publisher(lambda publisher: history.read(publisher, params))
-        except (psycopg.Error, OSError, asyncio.TimeoutError) as exc:
-            raise BroadcastError(
-                f"Cannot read the history of group {group!r}: {self.broker} failed "
-                f"({type(exc).__name__}: {exc}).{history.explain(exc)}"
-            ) from exc
+        return await self._table(f"read the history of group {group!r}", history.read, params)
+
+    # Presence -----------------------------------------------------------------
+
+    async def _presence_add(self, group: str, entry: str, member: str) -> None:
+        await self._presence_renew({group: {entry: member}})
+
+    async def _presence_remove(self, group: str, entry: str) -> None:
+        what = f"untrack in group {group!r}"
+        await self._table(what, presence.remove, self.channel_name(group), entry)
+
+    async def _presence_renew(self, members: dict[str, dict[str, str]]) -> None:
+        for group, group_members in members.items():
+            where = (self.prefix + group, self.channel_name(group))
+            what = f"track in group {group!r}"
+            await self._table(what, presence.add, *where, group_members, self.presence_timeout)
+
+    async def _presence_read(self, group: str) -> list[str]:
+        what = f"read the presence of group {group!r}"
+        return await self._table(what, presence.read, self.prefix + group, self.channel_name(group))
 
     def _sync_connection(self) -> psycopg.Connection[Any]:
         publisher = self._sync_publisher
@@ -238,74 +257,3 @@ class PostgresBackend(BrokerBackend):
         self._sync_publisher = publisher
         atexit.register(self.close_sync)
         return publisher
-
-    # Listening ----------------------------------------------------------------
-
-    async def _session(self) -> None:
-        connection = await psycopg.AsyncConnection.connect(
-            self.location or "", **self._connect_kwargs()
-        )
-        try:
-            snapshot = self._session_started()
-            self._reassembler.clear()
-            if snapshot:
-                await connection.execute(_listen([channel for channel, _ in snapshot]))
-            for _, ready in snapshot:
-                resolve(ready)
-            self._session_subscribed()
-            while True:
-                await self._run_commands(connection)
-                if not await self._receive(connection):
-                    # Silent for a while: make sure the server is still there.
-                    await run_with_timeout(connection.execute("SELECT 1"), self.timeout)
-                self._reassembler.expire()
-        finally:
-            with suppress(Exception):
-                await connection.close()
-
-    async def _run_commands(self, connection: psycopg.AsyncConnection[Any]) -> None:
-        while (command := self._next_command()) is not None:
-            verb = "LISTEN" if command.subscribe else "UNLISTEN"
-            await connection.execute(sql.SQL(verb + " {}").format(sql.Identifier(command.channel)))
-            resolve(command.done)
-
-    async def _receive(self, connection: psycopg.AsyncConnection[Any]) -> bool:
-        """Deliver notifications until a command waits (True) or the interval passes (False).
-
-        ``notifies()`` holds the connection until it stops, so it is stopped (by
-        cancellation, which never loses a notification: psycopg only reads from
-        the socket after the wait) whenever a LISTEN or UNLISTEN must run.
-        """
-        drain = asyncio.ensure_future(self._drain(connection))
-        wake = asyncio.ensure_future(self._wait_for_command())
-        try:
-            done, _ = await asyncio.wait(
-                {drain, wake},
-                timeout=self.health_check_interval,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-        finally:
-            await cancel_and_wait(drain, wake)
-        if drain in done:
-            drain.result()  # the connection failed: raise its error
-        return bool(done)
-
-    async def _drain(self, connection: psycopg.AsyncConnection[Any]) -> None:
-        async for notify in connection.notifies():
-            group = self._group_for(notify.channel)
-            if group is None:
-                continue
-            try:
-                frame = self._reassembler.feed(notify.channel, notify.payload)
-            except ValueError as exc:
-                logger.warning("Skipped a malformed notification on group %r: %s", group, exc)
-                continue
-            if frame is not None:
-                self._group_frame(group, frame)
-        raise psycopg.OperationalError("the notification stream ended")
-
-
-def _listen(channels: list[str]) -> sql.Composed:
-    return sql.SQL("; ").join(
-        sql.SQL("LISTEN {}").format(sql.Identifier(channel)) for channel in channels
-    )

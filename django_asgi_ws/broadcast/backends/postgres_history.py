@@ -133,10 +133,10 @@ def parse_read(rows: list[tuple[Any, ...]]) -> HistoryRead:
 
 
 def explain(exc: BaseException) -> str:
-    """A hint for a missing table, the likely cause of an error on a history."""
+    """A hint for a missing table, the likely cause of an error on a history or presence."""
     if isinstance(exc, psycopg.errors.UndefinedTable):
         return (
-            f" The table {HEAD_TABLE} is missing: run 'manage.py migrate' on the database "
-            "the backend uses."
+            " A table of the django_asgi_ws app is missing: run 'manage.py migrate' on the "
+            "database the backend uses."
         )
     return ""

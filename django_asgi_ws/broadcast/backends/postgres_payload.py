@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django_asgi_ws.broadcast.encoding import BYTES_TAG, JSON_TAG, with_position
+from django_asgi_ws.broadcast.presence import EVENT_TAG
 
 logger = logging.getLogger("django_asgi_ws.broadcast")
 
@@ -63,6 +64,8 @@ def from_text(text: str) -> bytes:
         return with_position(position, from_text(rest))
     if tag == "J":
         return JSON_TAG + body.encode()
+    if tag == "E":  # a presence event, ASCII already
+        return EVENT_TAG + body.encode()
     if tag == "B":
         return BYTES_TAG + base64.b64decode(body, validate=True)
     raise ValueError(f"Unknown payload type {tag!r}.")

@@ -12,8 +12,9 @@ import asyncio
 import atexit
 import threading
 from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import redis
@@ -25,11 +26,13 @@ from redis.commands.core import AsyncScript, Script
 from redis.retry import Retry
 
 from django_asgi_ws.broadcast.backends import redis_history
+from django_asgi_ws.broadcast.backends.redis_presence import RedisPresence
 from django_asgi_ws.broadcast.broker import BrokerBackend, resolve
 from django_asgi_ws.broadcast.cancellation import cancel_and_wait
 from django_asgi_ws.broadcast.history import HistoryPolicy, HistoryRead, Position
 
 DEFAULT_LOCATION = "redis://127.0.0.1:6379/0"
+T = TypeVar("T")
 
 Waiters = defaultdict[str, deque["asyncio.Future[None] | None"]]
 
@@ -58,6 +61,7 @@ class RedisBackend(BrokerBackend):
         self._control = self.prefix + "|control"
         self._client: redis.asyncio.Redis | None = None
         self._script: AsyncScript | None = None  # publishes to a group with history
+        self._presence: RedisPresence | None = None
         self._sync_client: redis.Redis | None = None
         self._sync_script: Script | None = None
         self._sync_lock = threading.Lock()
@@ -91,6 +95,7 @@ class RedisBackend(BrokerBackend):
             self.url, **{"retry": AsyncRetry(NoBackoff(), 0), **self._client_kwargs()}
         )
         self._script = self._client.register_script(redis_history.PUBLISH_SCRIPT)
+        self._presence = RedisPresence(self._client, self.prefix, self.presence_timeout)
 
     async def ping(self) -> None:
         await self.open()
@@ -110,7 +115,7 @@ class RedisBackend(BrokerBackend):
     async def _close(self) -> None:
         await super()._close()
         client, self._client = self._client, None
-        self._script = None
+        self._script = self._presence = None
         if client is not None:
             await client.aclose()
 
@@ -178,6 +183,34 @@ class RedisBackend(BrokerBackend):
         except (redis.RedisError, OSError) as exc:
             raise self.unreachable(exc) from exc
         return redis_history.parse_read(results, policy)
+
+    # Presence -----------------------------------------------------------------
+
+    async def _presence_add(self, group: str, entry: str, member: str) -> None:
+        await self._add_members(group, {entry: member})
+
+    async def _presence_remove(self, group: str, entry: str) -> None:
+        channel = self.channel_name(group)
+        await self._on_presence(lambda presence: presence.remove(group, channel, entry))
+
+    async def _presence_renew(self, members: dict[str, dict[str, str]]) -> None:
+        for group, group_members in members.items():
+            await self._add_members(group, group_members)
+
+    async def _add_members(self, group: str, members: dict[str, str]) -> None:
+        channel = self.channel_name(group)
+        await self._on_presence(lambda presence: presence.add(group, channel, members))
+
+    async def _presence_read(self, group: str) -> list[str]:
+        channel = self.channel_name(group)
+        return await self._on_presence(lambda presence: presence.read(group, channel))
+
+    async def _on_presence(self, work: Callable[[RedisPresence], Awaitable[T]]) -> T:
+        assert self._presence is not None
+        try:
+            return await work(self._presence)
+        except (redis.RedisError, OSError) as exc:
+            raise self.unreachable(exc) from exc
 
     # Listening ----------------------------------------------------------------
 
