@@ -99,8 +99,12 @@ class Visitor:
         )
 
 
-def receive(ws: ClientConnection) -> Any:
-    return json.loads(ws.recv(timeout=5))
+def receive(ws: ClientConnection, *, online: bool = False) -> Any:
+    """The next message of the room; who is online is skipped unless *online*."""
+    while True:
+        data = json.loads(ws.recv(timeout=5))
+        if online or not (isinstance(data, dict) and data.get("type") == "online"):
+            return data
 
 
 def post(ws: ClientConnection, text: str, client_id: str | None = None) -> None:

@@ -189,6 +189,8 @@ def test_two_people_chat_live(person: Person, snap: Callable[..., None]) -> None
     room = create_room(alice)
     bob.goto(room)
     expect(bob.locator("#status")).to_have_text("connected")
+    expect(alice.locator("#online")).to_have_text("alice, bob")  # who is in the room
+    expect(bob.locator("#online")).to_have_text("alice, bob")
 
     alice.locator("#message").press_sequentially("Hello Bob")
     expect(bob.locator("#typing")).to_have_text("alice is typing…")

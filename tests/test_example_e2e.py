@@ -106,13 +106,16 @@ def visitor(example: LiveServer, sessions: dict[str, Cookie]) -> Callable[[str],
 
 @contextmanager
 def enter(
-    person: Visitor, slug: str, after: int | None = None
+    person: Visitor, slug: str, after: int | None = None, since: str | None = None
 ) -> Iterator[tuple[ClientConnection, list]]:
     """In a room: its websocket, and the history it starts with."""
-    query = "" if after is None else f"?after={after}"
-    with person.connect(f"/ws/rooms/{slug}/{query}") as ws:
+    query = "&".join(
+        f"{name}={value}" for name, value in (("after", after), ("since", since)) if value
+    )
+    with person.connect(f"/ws/rooms/{slug}/" + (f"?{query}" if query else "")) as ws:
         history = receive(ws)
         assert history["type"] == "history"
+        assert history["recovered"] is bool(since and not history["messages"])
         yield ws, history["messages"]
 
 
@@ -181,6 +184,58 @@ def test_a_reconnecting_page_gets_only_what_came_after_its_last_message(
     assert texts(history(bob, slug, after=last_seen)) == ["during the gap"]
 
 
+def test_a_page_back_with_its_last_position_gets_what_it_missed_from_the_group(
+    visitor: Callable[[str], Visitor],
+) -> None:
+    alice, bob = visitor("alice"), visitor("bob")
+    slug = alice.create_room(f"Resume {uuid.uuid4().hex[:6]}")
+    with enter(bob, slug) as (bob_ws, _):
+        post(bob_ws, "seen")
+        seen = receive(bob_ws)
+    with enter(alice, slug) as (alice_ws, _):
+        for number in range(20):
+            post(alice_ws, f"missed {number}")
+            receive(alice_ws)
+    with enter(bob, slug, after=seen["id"], since=seen["position"]) as (bob_ws, history):
+        assert history == []  # recovered: the history sends nothing, the group does
+        missed = [receive(bob_ws) for _ in range(20)]
+        assert texts(missed) == [f"missed {number}" for number in range(20)]
+        assert [message["position"] for message in missed] == sorted(
+            message["position"] for message in missed
+        )
+
+
+def test_a_position_the_room_cannot_continue_from_falls_back_to_the_ids(
+    visitor: Callable[[str], Visitor],
+) -> None:
+    alice = visitor("alice")
+    slug = alice.create_room(f"Lost {uuid.uuid4().hex[:6]}")
+    with enter(alice, slug) as (ws, _):
+        post(ws, "stored")
+        stored = receive(ws)
+    unknown = "0123456789ab-0000000000000001"  # another incarnation: a restarted server's
+    with enter(alice, slug, after=stored["id"] - 1, since=unknown) as (_, history):
+        assert texts(history) == ["stored"]
+
+
+def test_who_is_online_is_sent_on_arrival_and_whenever_it_changes(
+    visitor: Callable[[str], Visitor],
+) -> None:
+    def online(ws: ClientConnection, users: list[str]) -> None:
+        """Wait for *users* to be online (a page may hear the same list twice)."""
+        while (message := receive(ws, online=True))["users"] != users:
+            assert message["type"] == "online"
+
+    alice, bob = visitor("alice"), visitor("bob")
+    slug = alice.create_room(f"Online {uuid.uuid4().hex[:6]}")
+    with enter(alice, slug) as (alice_ws, _):
+        online(alice_ws, ["alice"])
+        with enter(bob, slug) as (bob_ws, _):
+            online(bob_ws, ["alice", "bob"])
+            online(alice_ws, ["alice", "bob"])
+        online(alice_ws, ["alice"])
+
+
 def test_typing_reaches_the_others_but_not_the_typist(visitor: Callable[[str], Visitor]) -> None:
     alice, bob = visitor("alice"), visitor("bob")
     with enter(alice, "lobby") as (alice_ws, _), enter(bob, "lobby") as (bob_ws, _):
@@ -204,7 +259,8 @@ def test_a_message_sent_again_with_its_client_id_is_stored_once(
         first = receive(alice_ws)
         assert receive(bob_ws) == first
         post(alice_ws, "only once", client_id)
-        assert receive(alice_ws) == first  # confirmed again, to the sender only
+        # Confirmed again, to the sender only (and not from the room's history).
+        assert receive(alice_ws) == {k: v for k, v in first.items() if k != "position"}
         post(alice_ws, "next")
         assert receive(bob_ws)["text"] == "next"
     assert texts(history(bob, slug)) == ["only once", "next"]

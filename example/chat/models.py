@@ -33,6 +33,11 @@ class Room(models.Model):
         """The broadcast group of the room, named after its slug (a validated, unique name)."""
         return f"chat.room.{self.slug}"
 
+    @property
+    def typing_group(self) -> str:
+        """The group of the room's typing notices, which keeps no history."""
+        return f"chat.typing.{self.slug}"
+
 
 class Message(models.Model):
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="messages")

@@ -5,13 +5,25 @@ The page speaks JSON. It sends::
     {"type": "message", "text": "hello", "client_id": "<a UUID of its choosing>"}
     {"type": "typing"}
 
-and receives, first the history, then what happens in the room::
+and receives, first the history, then who is online, then what happens in
+the room::
 
-    {"type": "history", "messages": [<message>, ...]}   # oldest first
+    {"type": "history", "messages": [<message>, ...], "recovered": false}  # oldest first
+    {"type": "online", "users": ["alice", "bob"]}       # again whenever it changes
     {"type": "message", "id": 7, "author": "alice", "text": "hello",
-     "created": "2025-01-01T12:00:00+00:00", "client_id": "..."}
+     "created": "2025-01-01T12:00:00+00:00", "client_id": "...", "position": "..."}
     {"type": "typing", "user": "bob"}
+    {"type": "resync"}
     {"type": "error", "error": "..."}
+
+The room's group keeps a history (WEBSOCKET_BROADCAST["HISTORY"]): a page
+that comes back gives the position of the last message it received
+(``?since=``), and receives what it missed as ordinary messages, after a
+``history`` with no messages and ``"recovered": true``. When the history
+cannot give it all (too old, or the server restarted), the ``history`` holds
+the messages stored after ``?after=`` (the last id the page has) instead. A
+``resync`` says that messages were lost while the connection stood: the
+page reconnects, without its position.
 
 A connection without a logged-in user is accepted and closed at once with
 LOGIN_REQUIRED, one to a room that does not exist with NO_SUCH_ROOM: a
@@ -45,6 +57,7 @@ TYPING_INTERVAL = 1.0
 @login_required(close_code=LOGIN_REQUIRED, reason="Log in to chat.")
 class ChatRoom(WebSocketView):
     encoding = "json"
+    presence_events = True
 
     user: Any
     room: Room
@@ -62,8 +75,17 @@ class ChatRoom(WebSocketView):
         # Join before reading the history: a message stored meanwhile is then
         # in the history, or in the group, or in both (the page keeps one copy
         # by id), but never lost in between.
-        await self.join(room.group)
-        await websocket.send_json({"type": "history", "messages": await self.history(websocket)})
+        await self.join(room.group, since=websocket.GET.get("since") or None)
+        await self.join(room.typing_group)
+        assert self.subscription is not None
+        await self.subscription.track(room.group, user.get_username())
+        if self.recovered:
+            # What the page missed follows, from the group's history.
+            await websocket.send_json({"type": "history", "messages": [], "recovered": True})
+        else:
+            messages = await self.history(websocket)
+            await websocket.send_json({"type": "history", "messages": messages, "recovered": False})
+        await self.send_online(websocket)
 
     async def history(self, websocket: WebSocket) -> list[dict[str, Any]]:
         """The last messages of the room, oldest first; only newer ones than ``?after=``."""
@@ -83,7 +105,7 @@ class ChatRoom(WebSocketView):
             if now - self.last_typing >= TYPING_INTERVAL:
                 self.last_typing = now
                 await broadcast.publish(
-                    self.room.group, {"type": "typing", "user": self.user.get_username()}
+                    self.room.typing_group, {"type": "typing", "user": self.user.get_username()}
                 )
         else:
             await websocket.send_json({"type": "error", "error": f"Unknown message {kind!r}."})
@@ -111,8 +133,16 @@ class ChatRoom(WebSocketView):
             message.author = self.user
             await websocket.send_json(message.as_json())
 
+    async def send_online(self, websocket: WebSocket) -> None:
+        online = await broadcast.presence(self.room.group)
+        await websocket.send_json({"type": "online", "users": sorted(online)})
+
     async def on_group_message(self, websocket: WebSocket, message: GroupMessage) -> None:
-        data = message.data
-        if data.get("type") == "typing" and data.get("user") == self.user.get_username():
-            return  # nobody needs to see themselves typing
-        await websocket.send_json(data)
+        if message.event == "gap":
+            await websocket.send_json({"type": "resync"})
+        elif message.event in ("join", "leave"):
+            await self.send_online(websocket)
+        elif message.position is not None:  # a chat message, from the room's history
+            await websocket.send_json({**message.data, "position": message.position})
+        elif message.data.get("user") != self.user.get_username():
+            await websocket.send_json(message.data)  # nobody needs to see themselves typing

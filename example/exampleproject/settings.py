@@ -64,9 +64,11 @@ WEBSOCKET_URLCONF = "exampleproject.ws_urls"
 
 # Chat messages go to every socket of a room through broadcast groups: within
 # this process by default, or through Redis when REDIS_URL is set, so that
-# several server processes share the rooms (pip install -e ".[redis]").
+# several server processes share the rooms (pip install -e ".[redis]"). The
+# rooms keep their last 200 messages for an hour, for the pages that come back.
+WEBSOCKET_BROADCAST = {"HISTORY": {"chat.room.*": {"SIZE": 200, "TTL": 3600}}}
 if os.environ.get("REDIS_URL"):
-    WEBSOCKET_BROADCAST = {
+    WEBSOCKET_BROADCAST |= {
         "BACKEND": "django_asgi_ws.broadcast.backends.redis.RedisBackend",
         "LOCATION": os.environ["REDIS_URL"],
         "PREFIX": "example-chat:",

@@ -23,12 +23,17 @@
   const messages = document.getElementById("messages");
   const typingLine = document.getElementById("typing");
   const errorLine = document.getElementById("error");
+  const onlineLine = document.getElementById("online");
   const form = document.getElementById("form");
   const input = document.getElementById("message");
 
   let socket = null;
   let failures = 0; // attempts in a row that did not reach the room
-  let lastId = 0; // the newest message shown; a reconnect asks for what came after it
+  let lastId = 0; // the newest message shown; a resync asks for what came after it
+  // The position of the last message received live: a reconnect gives it back,
+  // and the room's history sends what was missed since.
+  let lastPosition = null;
+  let resyncing = false; // reconnecting at once, without the position
   let lastTypingSent = 0;
   const pending = new Map(); // client_id -> list item of a message not yet confirmed
   const typing = new Map(); // username -> timer that takes them off the typing line
@@ -39,7 +44,14 @@
   }
 
   function connect() {
-    const query = lastId ? "?after=" + lastId : "";
+    const params = new URLSearchParams();
+    if (lastId) {
+      params.set("after", lastId);
+    }
+    if (lastPosition) {
+      params.set("since", lastPosition);
+    }
+    const query = params.size ? "?" + params : "";
     socket = new WebSocket(wsUrl("/ws/rooms/" + encodeURIComponent(slug) + "/" + query));
     setStatus("connecting", "connecting");
     socket.addEventListener("open", onOpen);
@@ -67,9 +79,17 @@
     const data = JSON.parse(event.data);
     if (data.type === "history") {
       failures = 0; // the room is reachable: the next drop starts a fresh backoff
-      data.messages.forEach(show);
+      data.messages.forEach(show); // none when the room's history recovered what was missed
     } else if (data.type === "message") {
+      lastPosition = data.position;
       show(data);
+    } else if (data.type === "online") {
+      onlineLine.textContent = data.users.join(", ");
+    } else if (data.type === "resync") {
+      // Messages were lost on the server's side: fetch them by id instead.
+      lastPosition = null;
+      resyncing = true;
+      socket.close();
     } else if (data.type === "typing") {
       showTyping(data.user);
     } else if (data.type === "error") {
@@ -80,6 +100,7 @@
 
   function onClose(event) {
     socket = null;
+    onlineLine.textContent = "";
     typing.forEach(clearTimeout);
     typing.clear();
     renderTyping();
@@ -89,6 +110,11 @@
       for (const field of form.elements) {
         field.disabled = true;
       }
+      return;
+    }
+    if (resyncing) {
+      resyncing = false;
+      connect();
       return;
     }
     const ceiling = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** failures);
