@@ -169,6 +169,8 @@ class WebSocketView:
         """
         since: dict[str, str] = {}
         for value in self.websocket.GET.getlist(self.since_parameter):
+            if not value:
+                continue  # no position yet: a first visit
             group, _, position = value.rpartition(":")
             if not group and groups:
                 group = groups[0]

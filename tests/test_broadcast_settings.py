@@ -21,6 +21,7 @@ from django_asgi_ws.broadcast.backends.memory import MemoryBackend
 from django_asgi_ws.broadcast.backends.postgres import PostgresBackend
 from django_asgi_ws.broadcast.backends.redis import RedisBackend
 from django_asgi_ws.broadcast.checks import check_broadcast_settings
+from django_asgi_ws.broadcast.history import HistoryPolicy, validate_history
 from django_asgi_ws.servers.lifespan_driver import LifespanManager
 from tests.broadcast_support import (
     free_port,
@@ -186,6 +187,8 @@ def ids(config: Any, settings: Any) -> list[str]:
         {"BACKEND": REDIS, "LOCATION": "rediss://cache:6380/1"},
         {"BACKEND": POSTGRES, "OPTIONS": {"DATABASE": "pg"}},
         {"BACKEND": POSTGRES, "LOCATION": "host=db dbname=site"},
+        {"HISTORY": {"room-*": {"SIZE": 100, "TTL": 300}, "*": {"SIZE": 1, "TTL": 0.5}}},
+        {"PRESENCE_TIMEOUT": 10},
     ],
 )
 def test_the_default_and_the_bundled_backends_pass_the_checks(config: Any, settings: Any) -> None:
@@ -210,6 +213,14 @@ def test_the_default_and_the_bundled_backends_pass_the_checks(config: Any, setti
         ({"BACKEND": POSTGRES, "OPTIONS": {"DATABASE": "missing"}}, ["E029"]),
         ({"BACKEND": POSTGRES}, ["E029"]),
         ({"QUEUE_SIZE": -1, "OVERFLOW": 1}, ["E024", "E025"]),
+        ({"HISTORY": ["room-*"]}, ["E030"]),
+        ({"HISTORY": {"room-*": {"SIZE": 100}}}, ["E030"]),
+        ({"HISTORY": {"room-*": {"SIZE": 0, "TTL": 60}}}, ["E030"]),
+        ({"HISTORY": {"room-*": {"SIZE": 100, "TTL": "1h"}}}, ["E030"]),
+        ({"HISTORY": {"room-*": {"SIZE": 100, "TTL": 60, "MAXLEN": 5}}}, ["E030"]),
+        ({"HISTORY": {"": {"SIZE": 100, "TTL": 60}}}, ["E030"]),
+        ({"PRESENCE_TIMEOUT": 0}, ["E031"]),
+        ({"PRESENCE_TIMEOUT": True}, ["E031"]),
     ],
 )
 def test_each_problem_has_its_check_id(config: Any, expected: list[str], settings: Any) -> None:
@@ -283,3 +294,13 @@ async def test_a_broker_down_at_startup_is_logged_and_the_server_starts_anyway(
     [warning] = [r.getMessage() for r in caplog.records if "is unreachable" in r.getMessage()]
     assert f"127.0.0.1:{port}" in warning
     assert "publishing fails and subscriptions wait until it is back" in warning
+
+
+def test_the_first_history_pattern_that_matches_applies() -> None:
+    history = validate_history(
+        {"room-vip-*": {"SIZE": 1000, "TTL": 3600}, "room-*": {"SIZE": 10, "TTL": 60}}
+    )
+    assert history.policy_for("room-vip-1") == HistoryPolicy(1000, 3600.0)
+    assert history.policy_for("room-1") == HistoryPolicy(10, 60.0)
+    assert history.policy_for("lobby") is None
+    assert history.policy_for("ROOM-1") is None  # group names are case-sensitive

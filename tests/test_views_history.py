@@ -86,6 +86,13 @@ async def test_a_position_the_history_cannot_continue_tells_the_client_to_resync
         assert await ws.receive_nothing()
 
 
+async def test_an_empty_position_is_a_first_visit(
+    backend_kind: str, client: WebSocketClient, room: str
+) -> None:
+    async with client.connect(f"/ws/rooms/{room}/?since=") as ws:
+        assert await ws.receive_json() == {"recovered": None}
+
+
 @pytest.mark.parametrize("since", ["garbage", "0123456789ab-1", quote("<script>")])
 async def test_a_malformed_position_from_the_client_recovers_nothing_and_breaks_nothing(
     backend_kind: str, client: WebSocketClient, room: str, since: str

@@ -89,9 +89,6 @@ class HistorySettings:
         self.patterns = dict(patterns or {})
         self.policy_for = lru_cache(maxsize=4096)(self._find)
 
-    def __bool__(self) -> bool:
-        return bool(self.patterns)
-
     def _find(self, group: str) -> HistoryPolicy | None:
         for pattern, policy in self.patterns.items():
             if fnmatch.fnmatchcase(group, pattern):
