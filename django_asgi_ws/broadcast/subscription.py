@@ -160,10 +160,10 @@ class Subscription:
             return
         self._groups.discard(group)
         self._seams.forget(group)
-        await self._untrack(group)
         if any(item[0] == group for item in self._queue):
             self._queue = deque(item for item in self._queue if item[0] != group)
         self.backend.unregister(self, group)
+        await self._untrack(group)  # last: the leave is complete even if this is cancelled
 
     async def close(self) -> None:
         """Leave every group and end the iteration; closing twice does nothing."""
