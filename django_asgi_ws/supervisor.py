@@ -36,11 +36,21 @@ from django_asgi_ws.reloader import (
 from django_asgi_ws.server_process import ColdProcess, ServerProcess, WarmParent, WarmProcess
 from django_asgi_ws.warm_start import WarmStarts
 
+# How long after the first server process serves the first warm parent starts.
+PREPARE_DELAY = 1.0
+
 
 class Supervisor:
     """The process the user started: keeps one server process alive across reloads."""
 
-    def __init__(self, listen_fd: int, grace_period: float, warm_start: bool = True) -> None:
+    def __init__(
+        self,
+        listen_fd: int,
+        grace_period: float,
+        warm_start: bool = True,
+        preload: tuple[str, ...] = (),
+    ) -> None:
+        """*preload*: modules the server process will import, for the first warm parent."""
         self.listen_fd = listen_fd
         self.grace_period = grace_period
         self.process: ServerProcess | None = None
@@ -51,8 +61,11 @@ class Supervisor:
         os.set_blocking(self.report_fds[0], False)
         self.stopping = False
         self.started_at = time.time()
+        self.prepare_at: float | None = None  # when to start the first warm parent
         self.warm = (
-            WarmStarts.for_this_program(project_roots(), pass_fds=(listen_fd, self.report_fds[1]))
+            WarmStarts.for_this_program(
+                project_roots, pass_fds=(listen_fd, self.report_fds[1]), preload=preload
+            )
             if warm_start
             else None
         )
@@ -131,13 +144,22 @@ class Supervisor:
             for item in [*items, *self._warm_parents_to_watch()]:
                 if item.fileno() >= 0:  # not one that ended while starting the last
                     watched.setdefault(item.fileno(), item)
-            readable, _, _ = select.select(list(watched), [], [])
+            timeout = None
+            if self.prepare_at is not None:
+                timeout = max(0.0, self.prepare_at - time.monotonic())
+            readable, _, _ = select.select(list(watched), [], [], timeout)
+            if self.prepare_at is not None and time.monotonic() >= self.prepare_at:
+                self.prepare_at = None
+                if self.warm is not None:
+                    self.warm.prepare()
             for fd in readable:
                 item = watched[fd]
                 if item is None:
                     reports = self._read_reports()
                     if ("ready", process.pid) in reports and self.warm is not None:
-                        self.warm.prepare()  # now that the server process is up
+                        # Once the server process has answered its first requests
+                        # (a page and its assets), not beside them.
+                        self.prepare_at = time.monotonic() + PREPARE_DELAY
                     if ("yield", process.pid) in reports and not self.stopping:
                         return True
                 elif isinstance(item, WarmParent):

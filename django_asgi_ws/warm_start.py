@@ -14,12 +14,13 @@ interpreter, while a new warm parent imports the new code.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
 import sys
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from django.utils import autoreload
@@ -42,15 +43,16 @@ class WarmStarts:
 
     def __init__(
         self,
-        roots: list[str],
+        roots: Callable[[], list[str]],
         program: tuple[list[str], str | None, str],
         pass_fds: tuple[int, ...],
     ) -> None:
-        self.roots = roots
+        self._find_roots = roots
         self.argv, self.module, self.path0 = program
         self.pass_fds = pass_fds
         self._environ: dict[str, str] = {}
         self._starts = 0
+        self.preload: tuple[str, ...] = ()
         self.parent: WarmParent | None = None
         self.retired: list[WarmParent] = []  # replaced, but still the parent of a server process
         self.excluded: set[str] = set()  # modules that tainted a warm parent
@@ -58,10 +60,28 @@ class WarmStarts:
         os.close(handle)
 
     @classmethod
-    def for_this_program(cls, roots: list[str], pass_fds: tuple[int, ...]) -> WarmStarts | None:
-        """None where a fork cannot stand in for a new interpreter."""
+    def for_this_program(
+        cls,
+        roots: Callable[[], list[str]],
+        pass_fds: tuple[int, ...],
+        preload: tuple[str, ...] = (),
+    ) -> WarmStarts | None:
+        """None where a fork cannot stand in for a new interpreter.
+
+        *roots* finds the project's folders, when first needed (it takes a while);
+        *preload*: modules the first warm parent imports after the supervisor's own.
+        """
         program = main_program()
-        return cls(roots, program, pass_fds) if program is not None and can_fork() else None
+        if program is None or not can_fork():
+            return None
+        warm_starts = cls(roots, program, pass_fds)
+        warm_starts.preload = preload
+        return warm_starts
+
+    @functools.cached_property
+    def roots(self) -> list[str]:
+        """The project's folders, whose modules a warm parent never imports."""
+        return self._find_roots()
 
     def start(self, environ: Mapping[str, str]) -> WarmProcess | None:
         """A server process forked by the warm parent; None if this start must be cold.
@@ -69,7 +89,6 @@ class WarmStarts:
         *environ* is the server process's, from :meth:`environ`.
         """
         self._environ = dict(environ)
-        recorded = importable_modules(read_recorded_modules(self.modules_file), self.roots)
         parent = self.parent
         if parent is None:
             if self._starts:  # the first start leaves the cores to the server process
@@ -77,6 +96,7 @@ class WarmStarts:
             self._starts += 1
             return None  # this start does not wait for it to import
         self._starts += 1
+        recorded = importable_modules(read_recorded_modules(self.modules_file), self.roots)
         process = parent.start(environ, self.argv, self.module, self.path0)
         if process is None:
             self._replace(recorded or parent.modules, environ, refused=parent)
@@ -90,7 +110,10 @@ class WarmStarts:
         """Start a warm parent now if there is none, so that it is ready for the next start."""
         if self.parent is None:
             recorded = importable_modules(read_recorded_modules(self.modules_file), self.roots)
-            modules = recorded or importable_modules(loaded_modules(), self.roots)
+            modules = recorded or [
+                *importable_modules(loaded_modules(), self.roots),
+                *self.preload,
+            ]
             self._replace(modules, self._environ)
 
     def environ(self, environ: Mapping[str, str]) -> dict[str, str]:

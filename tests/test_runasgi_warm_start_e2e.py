@@ -9,8 +9,10 @@ changes under the warm parent is imported fresh too.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import sysconfig
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,6 +25,7 @@ from tests.test_runasgi_e2e import (
     SERVERS,
     VIEWS_V1,
     VIEWS_V2,
+    http_get,
     make_project,
     replace_in,
     wait_for_answer,
@@ -160,3 +163,85 @@ def test_warm_starts_can_be_turned_off(tmp_path: Path) -> None:
         assert warm_parents(live) == []
         for server_process in children_of(live.process.pid):  # the last one, or two at most
             assert "manage.py runasgi" in command_line(server_process)
+
+
+def open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+def session_processes(live: LiveServer) -> list[int]:
+    """The processes of the command's session, zombies left out."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError):
+                fields = (entry / "stat").read_text().rpartition(")")[2].split()
+                if int(fields[3]) == live.process.pid and fields[0] != "Z":
+                    members.append(int(entry.name))
+    return members
+
+
+def test_a_hundred_reloads_leave_no_descriptor_process_or_memory_behind(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    views = project / "mysite" / "views.py"
+    with runasgi(project, "127.0.0.1:0") as live:
+        supervisor = live.process.pid
+        version = "v1"
+        for number in range(2, 102):
+            new = f"v{number}"
+            replace_in(views, f'VERSION = "{version}"', f'VERSION = "{new}"')
+            wait_for_answer(live, f"{new}:ping")
+            version = new
+            if number == 11:
+                fds, rss = open_fds(supervisor), rss_kib(supervisor)
+        deadline = time.monotonic() + 10
+        while len(session_processes(live)) > 3 and time.monotonic() < deadline:
+            time.sleep(0.05)  # the last ones finish their views
+        # The supervisor, the warm parent and the server process it forked.
+        assert len(session_processes(live)) == 3, session_processes(live)
+        assert open_fds(supervisor) == fds
+        assert rss_kib(supervisor) - rss < 4 * 1024
+        assert live.process.poll() is None
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_no_connection_is_refused_while_the_next_server_process_starts(
+    tmp_path: Path, server: str
+) -> None:
+    project = make_project(tmp_path)
+    views = project / "mysite" / "views.py"
+    failed: list[Exception] = []
+    answers: set[bytes] = set()
+    done = threading.Event()
+    with runasgi(project, "127.0.0.1:0", "--server", server) as live:
+
+        def ask_again_and_again() -> None:
+            while not done.is_set():
+                try:
+                    status, body = http_get(live, "/hello/")
+                except (OSError, http.client.HTTPException) as exc:
+                    failed.append(exc)
+                else:
+                    if status == 200:
+                        answers.add(body)
+
+        asker = threading.Thread(target=ask_again_and_again)
+        asker.start()
+        try:
+            version = "v1"
+            for number in range(2, 7):
+                replace_in(views, f'VERSION = "{version}"', f'VERSION = "v{number}"')
+                version = f"v{number}"
+                wait_for_answer(live, f"{version}:ping")
+        finally:
+            done.set()
+            asker.join()
+    assert failed == []
+    assert b"v6:hello over http" in answers

@@ -115,7 +115,13 @@ class Command(BaseCommand):
             listen_socket = self.bind(address)
             # Read before the checks run: only False turns warm starts off.
             warm_start = conf.RUNASGI_WARM_START is not False
-            supervisor = Supervisor(listen_socket.fileno(), _stop_grace(), warm_start)
+            supervisor = Supervisor(
+                listen_socket.fileno(),
+                _stop_grace(),
+                warm_start,
+                # What the server process imports that this one did not.
+                preload=(f"django_asgi_ws.servers.{server_name}_server", "django_asgi_ws.asgi"),
+            )
             sys.exit(supervisor.run())
         server_class = self.load_server_class(server_name)
         listen_socket = self.bind(address)
