@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.db import transaction
+from django.db import connections, transaction
 
 from django_asgi_ws import broadcast
 from tests.broadcast_support import free_port, unique_group
@@ -42,8 +42,18 @@ async def receive(subscription: broadcast.Subscription) -> Any:
 
 
 def in_a_thread(function: Callable[[], None]) -> Callable[[], Any]:
-    """*function* run as sync code is: in a thread, while the event loop goes on."""
-    return sync_to_async(function, thread_sensitive=False)
+    """*function* run as sync code is: in a thread, while the event loop goes on.
+
+    The thread's database connections are closed after it, as a request's are.
+    """
+
+    def run_and_close() -> None:
+        try:
+            function()
+        finally:
+            connections.close_all()
+
+    return sync_to_async(run_and_close, thread_sensitive=False)
 
 
 async def test_the_message_goes_out_once_the_transaction_commits(
