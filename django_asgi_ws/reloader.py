@@ -15,6 +15,7 @@ Two processes, as with Django's runserver:
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import os
 import signal
@@ -218,23 +219,14 @@ def watch_and_serve(
     next server process at once, then closes websockets with 1012 and lets the
     views finish.
     """
-    restart = threading.Event()
-
-    def on_change(path: Path) -> None:
-        if restart.is_set():
-            return
-        restart.set()
-        stop_accepting()
-        record_loaded_modules()  # what the next warm parent imports
-        report_to_supervisor("yield")
-        stop_server(CloseCode.SERVICE_RESTART)
+    changed: list[Path] = []
 
     # check_errors records the file of a failed import, so the fix is watched too.
     thread = threading.Thread(
         target=autoreload.check_errors(serve), name="django-main-thread", daemon=True
     )
     started = float(os.environ.get(STARTED_ENV) or time.time())
-    reloader = WatchfilesReloader(on_change, serving=thread.is_alive, started=started)
+    reloader = WatchfilesReloader(changed.append, serving=thread.is_alive, started=started)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     thread.start()
     # Template and translation folders are registered through this signal.
@@ -242,11 +234,29 @@ def watch_and_serve(
     logger.info("Watching for file changes with watchfiles")
     try:
         ticker = reloader.tick()
-        while not restart.is_set():
-            next(ticker)
+        while not changed:
+            next(ticker)  # each step notifies a whole batch of changes
     except KeyboardInterrupt:
         stop_server(CloseCode.GOING_AWAY)
         thread.join()
         sys.exit(0)
+    for path in changed:
+        forget_bytecode(path)
+    stop_accepting()
+    record_loaded_modules()  # what the next warm parent imports
+    report_to_supervisor("yield")
+    stop_server(CloseCode.SERVICE_RESTART)
     thread.join()
     sys.exit(RESTART_EXIT_CODE)
+
+
+def forget_bytecode(path: Path) -> None:
+    """Remove the cached bytecode of a changed module, for the next server process.
+
+    Python tells a stale ``.pyc`` by the source's size and modification time
+    in whole seconds: a second edit of the same size within the same second
+    (a reload takes a tenth of one) would import the first edit's bytecode.
+    """
+    if path.suffix == ".py":
+        with contextlib.suppress(OSError, ValueError, NotImplementedError):
+            os.remove(importlib.util.cache_from_source(str(path)))

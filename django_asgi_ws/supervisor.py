@@ -31,6 +31,7 @@ from django_asgi_ws.reloader import (
     RESTART_EXIT_CODE,
     SERVER_PROCESS_ENV,
     STARTED_ENV,
+    forget_bytecode,
     watch,
 )
 from django_asgi_ws.server_process import ColdProcess, ServerProcess, WarmParent, WarmProcess
@@ -198,12 +199,15 @@ class Supervisor:
         batches = watch(roots, recursive=True, watch_filter=watchfiles.PythonFilter())
         with contextlib.closing(batches):
             # The first batch tells that the watch is in place.
-            if next(batches, None) != set():  # a Python file changed already
+            first = next(batches, None)
+            if first != set():  # a Python file changed already
+                _forget_bytecode_of(first or set())
                 return
             if any(mtime > self.started_at for mtime in _python_mtimes(roots)):
                 return
             for changes in batches:
                 if changes:
+                    _forget_bytecode_of(changes)
                     return
 
     def _on_interrupt(self, signum: int, frame: Any) -> None:
@@ -235,6 +239,11 @@ class Supervisor:
         timer = threading.Timer(self.grace_period, kill)
         timer.daemon = True
         timer.start()
+
+
+def _forget_bytecode_of(changes: set[tuple[Any, str]]) -> None:
+    for _change, path in changes:
+        forget_bytecode(Path(path))
 
 
 def _python_mtimes(roots: list[str]) -> Iterator[float]:

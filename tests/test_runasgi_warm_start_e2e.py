@@ -245,3 +245,21 @@ def test_no_connection_is_refused_while_the_next_server_process_starts(
             asker.join()
     assert failed == []
     assert b"v6:hello over http" in answers
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_two_edits_of_the_same_size_within_one_second_both_serve(
+    tmp_path: Path, server: str
+) -> None:
+    """Python checks bytecode against the source's size and whole-second time."""
+    project = make_project(tmp_path)
+    views = project / "mysite" / "views.py"
+    second = int(time.time()) + 100  # the same whole second for both edits
+    with runasgi(project, "127.0.0.1:0", "--server", server) as live:
+        wait_for_answer(live, "v1:ping")
+        replace_in(views, VIEWS_V1, VIEWS_V2)
+        os.utime(views, (second + 0.25, second + 0.25))
+        wait_for_answer(live, "v2:ping")
+        replace_in(views, VIEWS_V2, 'VERSION = "v3"')
+        os.utime(views, (second + 0.5, second + 0.5))
+        wait_for_answer(live, "v3:ping")
