@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from django.utils import autoreload
 
@@ -103,8 +103,20 @@ class WarmProcess:
                 os.kill(self.pid, signum)
 
 
+class Program(NamedTuple):
+    """What a new interpreter would run, as Django's reloader starts it."""
+
+    options: list[str]  # the interpreter's -W and -X options
+    argv: list[str]
+    module: str | None  # run with -m
+    path0: str  # sys.path[0]
+
+
 class WarmParent:
-    """A warm parent process: told what to import, then asked to fork, one start at a time."""
+    """A warm parent process: told what to import, then asked to fork each server process.
+
+    Starts are asked one at a time; the processes it forked may overlap.
+    """
 
     def __init__(
         self,
@@ -113,7 +125,7 @@ class WarmParent:
         roots: Sequence[str],
         excluded: Sequence[str],
         environ: Mapping[str, str],
-        argv: Sequence[str],
+        program: Program,
         pass_fds: tuple[int, ...],
     ) -> None:
         self.modules = list(modules)
@@ -127,12 +139,7 @@ class WarmParent:
         self.refusal: dict[str, Any] | None = None  # why it could not fork
         ours, theirs = socket.socketpair()
         self.control = ours
-        options = [
-            str(argument)
-            for argument in autoreload.get_child_arguments()[1:]
-            if str(argument)[:2] in {"-W", "-X"}
-        ]
-        command = [sys.executable, *options, "-m", "django_asgi_ws.warm_parent"]
+        command = [sys.executable, *program.options, "-m", "django_asgi_ws.warm_parent"]
         # Started with Ctrl-C ignored, which the interpreter keeps: the warm
         # parent never gets a KeyboardInterrupt, even while it starts.
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -146,7 +153,8 @@ class WarmParent:
             signal.signal(signal.SIGINT, previous)
             theirs.close()
         order = {"modules": self.modules, "roots": list(roots), "excluded": list(excluded)}
-        self._send({**order, "argv": list(argv)})
+        self._send({**order, "argv": program.argv})
+        self.program = program
 
     def fileno(self) -> int:
         return self.control.fileno()
@@ -161,13 +169,17 @@ class WarmParent:
         self.refusal = reply or {"died": True}
         return False
 
-    def start(
-        self, environ: Mapping[str, str], argv: Sequence[str], module: str | None, path0: str
-    ) -> WarmProcess | None:
+    def start(self, environ: Mapping[str, str]) -> WarmProcess | None:
         """Fork a server process, once ready; None if it cannot (see :attr:`refusal`)."""
         if not self.ready and not self.read_report():
             return None
-        command = {"environ": dict(environ), "argv": list(argv), "module": module, "path0": path0}
+        program = self.program
+        command = {
+            "environ": dict(environ),
+            "argv": program.argv,
+            "module": program.module,
+            "path0": program.path0,
+        }
         reply = self._next_reply() if self._send(command) else None
         if reply is None or "started" not in reply:
             self.refusal = reply or {"died": True}

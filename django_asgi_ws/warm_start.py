@@ -25,7 +25,7 @@ from pathlib import Path
 
 from django.utils import autoreload
 
-from django_asgi_ws.server_process import WarmParent, WarmProcess
+from django_asgi_ws.server_process import Program, WarmParent, WarmProcess
 
 logger = logging.getLogger("django.utils.autoreload")
 
@@ -44,11 +44,11 @@ class WarmStarts:
     def __init__(
         self,
         roots: Callable[[], list[str]],
-        program: tuple[list[str], str | None, str],
+        program: Program,
         pass_fds: tuple[int, ...],
     ) -> None:
         self._find_roots = roots
-        self.argv, self.module, self.path0 = program
+        self.program = program
         self.pass_fds = pass_fds
         self._environ: dict[str, str] = {}
         self._starts = 0
@@ -97,7 +97,7 @@ class WarmStarts:
             return None  # this start does not wait for it to import
         self._starts += 1
         recorded = importable_modules(read_recorded_modules(self.modules_file), self.roots)
-        process = parent.start(environ, self.argv, self.module, self.path0)
+        process = parent.start(environ)
         if process is None:
             self._replace(recorded or parent.modules, environ, refused=parent)
             return None
@@ -165,7 +165,7 @@ class WarmStarts:
             roots=self.roots,
             excluded=sorted(self.excluded),
             environ=environ,
-            argv=self.argv,
+            program=self.program,
             pass_fds=self.pass_fds,
         )
 
@@ -182,19 +182,16 @@ class WarmStarts:
             logger.debug("%s changed: runasgi's warm parent imports again.", refusal["stale"])
 
 
-def main_program() -> tuple[list[str], str | None, str] | None:
-    """What a new interpreter would run: (sys.argv, the module run with -m, sys.path[0]).
-
-    None when the program is not one a fork can run (an executable entry point).
-    """
+def main_program() -> Program | None:
+    """What a new interpreter would run; None if a fork cannot (an executable entry point)."""
     arguments = [str(argument) for argument in autoreload.get_child_arguments()]
-    rest = [argument for argument in arguments[1:] if argument[:2] not in {"-W", "-X"}]
+    options = [argument for argument in arguments[1:] if argument[:2] in {"-W", "-X"}]
+    rest = arguments[1 + len(options) :]
     if arguments[0] != sys.executable or not rest:
         return None
     if rest[0] == "-m":
-        return [rest[1], *rest[2:]], rest[1], os.getcwd()
-    script = rest[0]
-    return rest, None, os.path.dirname(os.path.realpath(script))
+        return Program(options, [rest[1], *rest[2:]], rest[1], os.getcwd())
+    return Program(options, rest, None, os.path.dirname(os.path.realpath(rest[0])))
 
 
 def importable_modules(

@@ -15,8 +15,9 @@ import sysconfig
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -32,6 +33,8 @@ from tests.test_runasgi_e2e import (
 )
 
 pytestmark = pytest.mark.e2e
+
+T = TypeVar("T")
 
 
 def parent_of(pid: int) -> int:
@@ -60,16 +63,24 @@ def warm_parents(live: LiveServer) -> list[int]:
     ]
 
 
-def wait_for_forked_server_process(live: LiveServer, timeout: float = 10) -> int:
-    """The pid of a server process whose parent is a warm parent."""
-    deadline = time.monotonic() + timeout
+def wait_until(condition: Callable[[], T | None], failure: Callable[[], str]) -> T:
+    """What *condition* returns once it is not None (or false), within 10 s."""
+    deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        for parent in warm_parents(live):
-            forked = children_of(parent)
-            if forked:
-                return forked[0]
+        if result := condition():
+            return result
         time.sleep(0.05)
-    raise AssertionError(f"No server process forked by a warm parent:\n{live.log()}")
+    raise AssertionError(failure())
+
+
+def wait_for_forked_server_process(live: LiveServer) -> int:
+    """The pid of a server process whose parent is a warm parent."""
+
+    def forked() -> int | None:
+        pids = [pid for parent in warm_parents(live) for pid in children_of(parent)]
+        return pids[0] if pids else None
+
+    return wait_until(forked, lambda: f"No server process forked by a warm parent:\n{live.log()}")
 
 
 def reload_twice(live: LiveServer, views: Path, answer: str) -> int:
@@ -84,15 +95,12 @@ def reload_twice(live: LiveServer, views: Path, answer: str) -> int:
     return wait_for_forked_server_process(live)
 
 
-def wait_for_exit(pid: int, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError):
-            if Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z":
-                time.sleep(0.05)
-                continue
-        return
-    raise AssertionError(f"Process {pid} still runs")
+def has_exited(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return True
+    return state == "Z"
 
 
 @pytest.fixture
@@ -121,7 +129,8 @@ def test_reloads_are_forked_from_a_warm_parent_and_serve_the_new_code(
         # It runs manage.py as a new interpreter would, with the project's code fresh.
         replace_in(views, 'VERSION = "v3"', 'VERSION = "v4"')
         wait_for_answer(live, "v4:ping")
-        wait_for_exit(forked)  # it finished its views, while the next one served
+        # It finished its views, while the next one served.
+        wait_until(lambda: has_exited(forked), lambda: f"Process {forked} still runs")
         assert wait_for_forked_server_process(live) != forked
         assert live.process.poll() is None, live.log()
 
@@ -201,11 +210,9 @@ def test_a_hundred_reloads_leave_no_descriptor_process_or_memory_behind(tmp_path
             version = new
             if number == 11:
                 fds, rss = open_fds(supervisor), rss_kib(supervisor)
-        deadline = time.monotonic() + 10
-        while len(session_processes(live)) > 3 and time.monotonic() < deadline:
-            time.sleep(0.05)  # the last ones finish their views
-        # The supervisor, the warm parent and the server process it forked.
-        assert len(session_processes(live)) == 3, session_processes(live)
+        # The supervisor, the warm parent and the server process it forked, once
+        # the last ones finished their views.
+        wait_until(lambda: len(session_processes(live)) == 3, lambda: str(session_processes(live)))
         assert open_fds(supervisor) == fds
         assert rss_kib(supervisor) - rss < 4 * 1024
         assert live.process.poll() is None
