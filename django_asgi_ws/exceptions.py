@@ -46,6 +46,23 @@ class WebSocketException(Exception):
         self.reason = reason
 
 
+class RequestError(Exception):
+    """Raise from ``WebSocketView.on_request`` to answer the request with an error.
+
+    The client receives ``{"code": code, "message": message}`` as the
+    request's error (see the client protocol); the connection stays open.
+    """
+
+    def __init__(self, code: str, message: str = "") -> None:
+        if not isinstance(code, str) or not code:
+            raise ValueError(f"A request error's code is a non-empty str, not {code!r}.")
+        super().__init__(code, message)
+        #: A short machine-readable code, such as ``"not_found"``.
+        self.code = code
+        #: A sentence for people; it reaches the client as is.
+        self.message = message
+
+
 def validate_close(code: int, reason: str) -> None:
     """ValueError unless an endpoint may send *code* with *reason* (RFC 6455, 7.4)."""
     if not is_sendable(code):

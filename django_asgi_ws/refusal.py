@@ -5,6 +5,7 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import TYPE_CHECKING
 
+from django_asgi_ws.client_protocol import PROTOCOL, offers_protocol, refusal_code
 from django_asgi_ws.status import CloseCode
 
 if TYPE_CHECKING:
@@ -19,8 +20,15 @@ async def send_refusal(scope: Scope, send: Send, status: HTTPStatus) -> None:
 
     Without the denial-response extension the only refusal ASGI has is a
     ``websocket.close`` before the accept, which servers answer with 403.
+
+    A client that offered the client protocol cannot read an HTTP status (a
+    browser reports 1006 for any refused handshake): it is accepted, and
+    closed at once with 4000 plus the status.
     """
-    if DENIAL_EXTENSION in (scope.get("extensions") or {}):
+    if offers_protocol(scope):
+        await send({"type": "websocket.accept", "subprotocol": PROTOCOL})
+        await send({"type": "websocket.close", "code": refusal_code(status), "reason": ""})
+    elif DENIAL_EXTENSION in (scope.get("extensions") or {}):
         body = f"{status.value} {status.phrase}\n".encode()
         await send(
             {

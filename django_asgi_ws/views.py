@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import logging
+from collections.abc import Awaitable, Callable
 from functools import update_wrapper
 from typing import Any, ClassVar, Literal, get_args
 
 from django.core.exceptions import ImproperlyConfigured
 
-from django_asgi_ws import broadcast
-from django_asgi_ws.broadcast.history import parse_position
+from django_asgi_ws import client_protocol as protocol
 from django_asgi_ws.broadcast.listen import ClientAndGroups
-from django_asgi_ws.broadcast.subscription import Message, Subscription
+from django_asgi_ws.broadcast.subscription import Message
 from django_asgi_ws.endings import ending_for
+from django_asgi_ws.exceptions import RequestError, WebSocketException
 from django_asgi_ws.status import CloseCode
+from django_asgi_ws.view_groups import GroupsMixin
 from django_asgi_ws.websocket import WebSocket, WebSocketDisconnect, WebSocketState
 
 __all__ = ["WebSocketView"]
@@ -23,7 +25,10 @@ EncodingName = Literal["text", "bytes", "json"]
 ENCODINGS: tuple[EncodingName | None, ...] = (None, *get_args(EncodingName))
 
 
-class WebSocketView:
+logger = logging.getLogger("django_asgi_ws")
+
+
+class WebSocketView(GroupsMixin):
     """A websocket endpoint as a class: one instance per connection.
 
     ``as_view()`` gives the view function to route to. For each connection,
@@ -38,15 +43,13 @@ class WebSocketView:
     #: only, as ``bytes``. ``"json"``: text messages decoded from JSON. A message
     #: of the other type closes the connection with 1003, malformed JSON with 1007.
     encoding: ClassVar[EncodingName | None] = None
-    #: The broadcast groups joined when the connection is accepted, before the
-    #: client learns of it (see :meth:`get_groups`).
-    groups: ClassVar[Sequence[str]] = ()
-    #: The query parameter in which the client gives the last position it saw
-    #: (see :meth:`get_since`).
-    since_parameter: ClassVar[str] = "since"
-    #: Whether the groups' presence events (join, leave) reach
-    #: :meth:`on_group_message`.
-    presence_events: ClassVar[bool] = False
+    #: Whether the view speaks the client protocol (:doc:`wire-protocol`) to
+    #: a client that offers it, as the JavaScript client does: everything sent
+    #: is then a JSON envelope, requests reach :meth:`on_request`, and pings
+    #: are answered. ``encoding`` then decodes nothing: :meth:`on_receive`
+    #: gets the data of each message envelope. A client that does not offer
+    #: it gets the plain messages of a view without it.
+    client_protocol: ClassVar[bool] = False
 
     #: The connection, set before :meth:`on_connect` runs.
     websocket: WebSocket
@@ -54,14 +57,6 @@ class WebSocketView:
     args: tuple[Any, ...]
     #: The keyword arguments captured from the URL.
     kwargs: dict[str, Any]
-    #: The :class:`~django_asgi_ws.broadcast.Subscription` of the groups joined;
-    #: ``None`` until the first group is joined.
-    subscription: Subscription | None = None
-    #: Whether the groups joined with the client's last positions recovered
-    #: what it missed: ``None`` if it gave none, ``False`` if a group could not
-    #: (the client must then resynchronize), or a position was malformed.
-    #: Known once ``websocket.accept()`` returned.
-    recovered: bool | None = None
 
     def __init__(self, **kwargs: Any) -> None:
         for key, value in kwargs.items():
@@ -92,6 +87,9 @@ class WebSocketView:
         async def view(websocket: WebSocket, *args: Any, **kwargs: Any) -> None:
             self = cls(**initkwargs)
             self.websocket, self.args, self.kwargs = websocket, args, kwargs
+            if self.client_protocol and protocol.offers_protocol(websocket.scope):
+                self._protocol_offered, self._unsent = True, []
+                websocket._implied_subprotocol = protocol.PROTOCOL
             await self.dispatch(websocket)
 
         view.view_class = cls  # type: ignore[attr-defined]
@@ -130,10 +128,11 @@ class WebSocketView:
                     await self.on_disconnect(websocket, close_code)
 
     async def _receive_loop(self, websocket: WebSocket) -> None:
+        await self._send_unsent()
         # receive() applies CONN_MAX_AGE and CONN_HEALTH_CHECKS around the wait.
         while self.subscription is None:
             data = await self.receive_message(websocket)
-            await self.on_receive(websocket, data)
+            await self._received(websocket, data)
         # In a group: wait for the client and the groups at once.
         events = ClientAndGroups(lambda: self.receive_message(websocket), self.subscription)
         try:
@@ -142,110 +141,97 @@ class WebSocketView:
                 if isinstance(event, Message):
                     await self.on_group_message(websocket, event)
                 else:
-                    await self.on_receive(websocket, event)
+                    await self._received(websocket, event)
         finally:
             await events.aclose()
 
-    # Broadcast groups ----------------------------------------------------------
-
-    async def get_groups(self) -> Sequence[str]:
-        """The groups to join on accepting; ``groups`` unless overridden.
-
-        Override it to name groups after the URL or the user, e.g.
-        ``return [f"room-{self.kwargs['room']}"]``. It runs when ``on_connect``
-        calls ``websocket.accept()``, so it sees the attributes ``on_connect``
-        set before that call, and the groups are joined before the client
-        hears of the accept. If it or a join raises, the handshake is refused
-        as when ``on_connect`` raises.
-        """
-        return self.groups
-
-    async def get_since(self, groups: Sequence[str]) -> Mapping[str, str]:
-        """The last position the client saw in each of *groups*, to recover from.
-
-        By default, from the ``since`` query parameter (:attr:`since_parameter`):
-        ``?since=<position>`` for the first group, or ``?since=<group>:<position>``,
-        once per group. Override it to read them elsewhere (a cookie, the session).
-        """
-        since: dict[str, str] = {}
-        for value in self.websocket.GET.getlist(self.since_parameter):
-            if not value:
-                continue  # no position yet: a first visit
-            group, _, position = value.rpartition(":")
-            if not group and groups:
-                group = groups[0]
-            since.setdefault(group, position)
-        return since
-
-    async def _join_groups(self) -> None:
-        groups = await self.get_groups()
-        since = await self.get_since(groups)
-        for group in groups:
-            await self.join(group, since=since.get(group))
-            present = await self.get_presence(group)
-            if present is not None and self.subscription is not None:
-                await self.subscription.track(group, *present)
-
-    async def get_presence(self, group: str) -> tuple[str, Any] | None:
-        """The key and meta this connection is present under in *group*; None by default.
-
-        Called for each group of :meth:`get_groups` once joined. Override it
-        to list who is connected, e.g. ``return str(self.websocket.user.pk),
-        {"name": self.websocket.user.get_username()}``; ``broadcast.presence(group)``
-        then lists the connection until it ends.
-        """
-        return None
-
-    async def join(self, group: str, since: str | None = None) -> None:
-        """Receive *group*'s messages in ``on_group_message`` from now on.
-
-        With *since*, a position of *group*, first those its history holds
-        after it (see :attr:`recovered`); a malformed one recovers nothing.
-        """
-        if self.subscription is None:
-            subscription = broadcast.subscribe(presence_events=self.presence_events)
-            self.subscription = await subscription.__aenter__()
-        if since is not None:
-            try:
-                parse_position(since)
-            except ValueError:
-                since, self.recovered = None, False
-        recovered = await self.subscription.join(group, since=since)
-        if recovered is not None:
-            self.recovered = recovered and self.recovered is not False
-
-    async def leave(self, group: str) -> None:
-        """Stop receiving *group*'s messages, including those not yet handled."""
-        if self.subscription is not None:
-            await self.subscription.leave(group)
-
-    async def _leave_groups(self) -> None:
-        if self.subscription is not None:
-            await self.subscription.close()
-
-    async def on_group_message(self, websocket: WebSocket, message: Message) -> None:
-        """Called for each message of a joined group; sends it to the client by default.
-
-        Bytes go out as a binary message, anything else as JSON text. A gap
-        marker (``message.event == "gap"``, see :doc:`delivery`) goes out as
-        ``{"event": "gap", "group": ..., "position": ...}``, a presence event as
-        ``{"event": "join", "group": ..., "key": ..., "meta": ...}``. Override it to send
-        ``message.position`` along, for a client that comes back with it.
-        """
-        if message.event == "gap":
-            gap = {"event": "gap", "group": message.group, "position": message.position}
-            await websocket.send_json(gap)
-        elif message.event != "message":  # join or leave
-            await websocket.send_json(
-                {"event": message.event, "group": message.group, **message.data}
-            )
-        elif isinstance(message.data, bytes):
-            await websocket.send_bytes(message.data)
+    async def _received(self, websocket: WebSocket, data: Any) -> None:
+        if not self.speaks_protocol:
+            await self.on_receive(websocket, data)
+            return
+        frame = protocol.ClientFrame(data)
+        if frame.type == "message":
+            await self.on_receive(websocket, frame.data)
+        elif frame.type == "request":
+            assert frame.id is not None
+            await self.send_frame(await self._answer(websocket, frame.id, frame.data))
         else:
-            await websocket.send_json(message.data)
+            await self.send_frame(protocol.PONG)
+
+    async def _answer(self, websocket: WebSocket, request_id: str | int, data: Any) -> str:
+        try:
+            reply = await self.on_request(websocket, data)
+        except RequestError as exc:
+            return protocol.error_frame(request_id, exc.code, exc.message)
+        except (WebSocketDisconnect, WebSocketException):
+            raise
+        except Exception:
+            logger.exception("%s.on_request raised", type(self).__qualname__)
+            return protocol.error_frame(request_id, "internal", "The request failed.")
+        return protocol.reply_frame(request_id, reply)
+
+    # The client protocol ----------------------------------------------------------
+
+    _protocol_offered = False
+    _unsent: list[str]
+
+    @property
+    def speaks_protocol(self) -> bool:
+        """Whether this connection speaks the client protocol (see :attr:`client_protocol`).
+
+        True when the view opts in and the client offered the protocol, unless
+        ``on_connect`` accepted with another subprotocol.
+        """
+        websocket = self.websocket
+        if websocket.accepted:
+            return self._protocol_offered and websocket.accepted_subprotocol == protocol.PROTOCOL
+        return websocket._implied_subprotocol == protocol.PROTOCOL
+
+    async def send(self, data: Any) -> None:
+        """Send *data* to the client: bytes as a binary message, anything else as JSON.
+
+        To a client that speaks the client protocol, it goes in a ``message``
+        envelope (bytes in base64). Send with this rather than with
+        ``websocket.send_json()`` in a view with :attr:`client_protocol`.
+        """
+        if self.speaks_protocol:
+            await self.send_frame(protocol.message_frame(data))
+        elif isinstance(data, bytes):
+            await self.websocket.send_bytes(data)
+        else:
+            await self.websocket.send_json(data)
+
+    async def send_frame(self, frame: str) -> None:
+        """Send a frame of the client protocol, after those held until the accept."""
+        if not self.websocket.accepted:
+            if not self._protocol_offered:
+                raise RuntimeError("Cannot send a frame of the client protocol: none is spoken.")
+            self._unsent.append(frame)  # joined before accepting: said once accepted
+            return
+        await self._send_unsent()
+        await self.websocket.send_text(frame)
+
+    async def _send_unsent(self) -> None:
+        if self._protocol_offered and self._unsent and self.websocket.accepted:
+            unsent, self._unsent = self._unsent, []
+            if self.speaks_protocol:
+                for frame in unsent:
+                    await self.websocket.send_text(frame)
+
+    async def on_request(self, websocket: WebSocket, data: Any) -> Any:
+        """Answer a request of the client protocol: what it returns is the reply's data.
+
+        Raise :class:`~django_asgi_ws.exceptions.RequestError` to reply with
+        an error; any other exception is logged and replied as ``"internal"``.
+        Requests are answered one at a time, in order with the messages. By
+        default every request is answered ``"not_supported"``.
+        """
+        raise RequestError("not_supported", f"{type(self).__name__} answers no requests.")
 
     async def receive_message(self, websocket: WebSocket) -> Any:
         """The next message, checked and decoded as ``encoding`` says."""
+        if self.speaks_protocol:
+            return await websocket.receive_json()
         if self.encoding == "text":
             return await websocket.receive_text()
         if self.encoding == "bytes":

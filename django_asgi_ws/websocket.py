@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from asgiref.sync import sync_to_async
 from django.core.serializers.json import DjangoJSONEncoder
 
+from django_asgi_ws.client_protocol import PROTOCOL, offers_protocol, refusal_code
 from django_asgi_ws.db import connection_has_thread, open_connections, receive_between_requests
 from django_asgi_ws.deadlines import HandshakeDeadline
 from django_asgi_ws.exceptions import WebSocketDisconnect, WebSocketException, validate_close
@@ -61,6 +62,7 @@ class WebSocket(HandshakeRequest):
         "__dict__",
         "_accept_hook",
         "_handshake_deadline",
+        "_implied_subprotocol",
         "_receive",
         "_send",
         "accepted",
@@ -108,6 +110,9 @@ class WebSocket(HandshakeRequest):
         self.close_reason: str = ""
         self._request: HttpRequest | None = None
         self._accept_hook: AcceptHook | None = None
+        # What accept() chooses when the view names no subprotocol: the client
+        # protocol, for a WebSocketView that speaks it to a client that offered it.
+        self._implied_subprotocol: str | None = None
         self._handshake_deadline: HandshakeDeadline | None = None
         self.max_message_size = limits.max_message_size if limits else None
         self.rate_limiter = limits.rate_limiter() if limits else None
@@ -147,6 +152,10 @@ class WebSocket(HandshakeRequest):
                 f"Cannot accept subprotocol {subprotocol!r}: the client offered "
                 f"{self.subprotocols!r}."
             )
+        if subprotocol is None:
+            subprotocol = self._implied_subprotocol
+        elif subprotocol != self._implied_subprotocol:
+            self._implied_subprotocol = None  # the view chose another: the hook must know
         hook, self._accept_hook = self._accept_hook, None
         if hook is not None:
             await hook()  # if it raises, the handshake is refused, not accepted
@@ -182,11 +191,20 @@ class WebSocket(HandshakeRequest):
         Closing a connection that is already closed does nothing. *code* must
         be one an endpoint may send (1000-1003, 1007-1014 or 3000-4999) and
         *reason* at most 123 bytes of UTF-8; ValueError otherwise.
+
+        A client that offered the client protocol learns of a refusal by its
+        close code: the handshake is accepted and closed at once with *code*
+        (4403 for 1000, a refusal that gives none).
         """
         validate_close(code, reason)
         if self.state is DISCONNECTED:
             return
         self._stop_handshake_deadline()
+        if self.state is CONNECTING and offers_protocol(self.scope):
+            if code == CloseCode.NORMAL_CLOSURE:
+                code = refusal_code(HTTPStatus.FORBIDDEN)
+            with contextlib.suppress(OSError):
+                await self._send({"type": "websocket.accept", "subprotocol": PROTOCOL})
         self.state = DISCONNECTED
         self.close_code, self.close_reason = code, reason
         with contextlib.suppress(OSError):  # the client left first; closed is closed

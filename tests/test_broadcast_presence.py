@@ -107,10 +107,11 @@ async def test_subscribers_that_ask_get_join_and_leave_events_in_order_with_mess
             await elsewhere.publish(group, "hello")
         await elsewhere.publish(group, "after")
         events = await receive(watcher, 4)
+        entry = events[0].data["entry"]
         assert [(m.event, m.data) for m in events] == [
-            ("join", {"key": "ada", "meta": {"via": "web"}}),
+            ("join", {"entry": entry, "key": "ada", "meta": {"via": "web"}}),
             ("message", "hello"),
-            ("leave", {"key": "ada", "meta": {"via": "web"}}),
+            ("leave", {"entry": entry, "key": "ada", "meta": {"via": "web"}}),
             ("message", "after"),
         ]
         assert [m.data for m in await receive(uninterested, 2)] == ["hello", "after"]
@@ -182,7 +183,7 @@ async def test_the_entries_of_a_process_killed_with_sigkill_expire(kind: str) ->
             [left] = await receive(watcher, 1)
             assert (left.event, left.data) == (
                 "leave",
-                {"key": "ghost", "meta": {"pid": process.pid}},
+                {"entry": left.data["entry"], "key": "ghost", "meta": {"pid": process.pid}},
             )
     finally:
         if process.returncode is None:
@@ -206,7 +207,11 @@ async def test_presence_comes_back_by_itself_after_redis_loses_it(group: str) ->
             assert await backend.presence(group) == {}
             await eventually(lambda: subscription.pending > 0, timeout=3)
             [rejoined] = await receive(subscription, 1)
-            assert (rejoined.event, rejoined.data) == ("join", {"key": "17", "meta": None})
+            # The same entry, with the same id as when it first joined.
+            assert (rejoined.event, rejoined.data) == (
+                "join",
+                {"entry": joined.data["entry"], "key": "17", "meta": None},
+            )
             assert await backend.presence(group) == {"17": [None]}
     finally:
         await backends.close()

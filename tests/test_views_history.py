@@ -153,9 +153,11 @@ async def test_connections_are_present_and_others_hear_them_come_and_go(
     ws_routes([path("ws/present/<str:rooms>/", Present.as_view())])
     group = f"room-{room}"
     async with client.connect(f"/ws/present/{room}/?user=ada") as ada:
-        assert await ada.receive_json() == {
+        joined = await ada.receive_json()
+        assert joined == {
             "event": "join",
             "group": group,
+            "entry": joined["entry"],
             "key": "ada",
             "meta": {"room": group},
         }
@@ -165,10 +167,14 @@ async def test_connections_are_present_and_others_hear_them_come_and_go(
                 "ada": [{"room": group}],
                 "bob": [{"room": group}],
             }
-            assert (await ada.receive_json())["key"] == "bob"
-        assert await ada.receive_json() == {
+            bob_joined = await ada.receive_json()
+            assert bob_joined["key"] == "bob"
+            bob_entry = bob_joined["entry"]
+        left = await ada.receive_json()
+        assert left == {
             "event": "leave",
             "group": group,
+            "entry": bob_entry,
             "key": "bob",
             "meta": {"room": group},
         }

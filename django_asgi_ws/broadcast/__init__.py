@@ -45,7 +45,9 @@ __all__ = [
     "aclose",
     "get_backend",
     "listen",
+    "position",
     "presence",
+    "presence_entries",
     "publish",
     "publish_on_commit",
     "publish_sync",
@@ -120,3 +122,22 @@ async def presence(group: str) -> dict[str, list[Any]]:
     ``PRESENCE_TIMEOUT`` seconds.
     """
     return await get_backend().presence(group)
+
+
+async def presence_entries(group: str) -> dict[str, dict[str, Any]]:
+    """*group*'s presence entry by entry: ``{entry id: {"key": ..., "meta": ...}}``.
+
+    The ids are those of the join and leave events (``message.data["entry"]``):
+    a client given both applies each event once, whichever it saw first.
+    """
+    return await get_backend().presence_entries(group)
+
+
+async def position(group: str) -> str | None:
+    """The position of the last message *group*'s history holds.
+
+    None when the group keeps no history or it holds nothing. Give it as
+    ``since`` when joining, and nothing published from now on is missed.
+    Raises BroadcastError if the broker cannot answer.
+    """
+    return await get_backend().position(group)

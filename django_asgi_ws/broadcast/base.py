@@ -204,6 +204,18 @@ class Backend(Publishing, Tracking):
             presence_events=presence_events,
         )
 
+    async def position(self, group: str) -> str | None:
+        """The position of the last message *group*'s history holds; None if none or no history.
+
+        Raises BroadcastError if the broker cannot answer.
+        """
+        policy = self.history.policy_for(validate_group(group))
+        if policy is None:
+            return None
+        await self.open()
+        head = (await self._read_history(group, policy, None)).head
+        return None if head is None else str(head)
+
     async def recover(self, group: str, after: Position) -> tuple[bool, list[Delivery]]:
         """*group*'s messages after *after* from its history, if it holds them all.
 

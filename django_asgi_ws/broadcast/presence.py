@@ -35,13 +35,17 @@ PresenceEvent = Literal["join", "leave"]
 MEMBER_MAX_LENGTH = 4000
 
 
-def member_json(key: str, meta: Any) -> str:
-    """The stored form of an entry: ASCII JSON of its key and meta; ValueError if unfit."""
+def member_json(key: str, meta: Any, entry: str) -> str:
+    """The stored form of an entry: ASCII JSON of its id, key and meta; ValueError if unfit.
+
+    The id travels with the key and meta in the join and leave events, so that
+    a client that also read the group's presence applies each event once.
+    """
     if not isinstance(key, str) or not key:
         raise ValueError(f"A presence key must be a non-empty str, not {key!r}.")
     try:
         text = json.dumps(
-            {"key": key, "meta": meta},
+            {"entry": entry, "key": key, "meta": meta},
             cls=DjangoJSONEncoder,
             separators=(",", ":"),
             allow_nan=False,
@@ -69,7 +73,7 @@ def parse_event(frame: bytes) -> tuple[PresenceEvent, dict[str, Any]]:
     if not isinstance(data, dict) or not isinstance(data.get("key"), str):
         raise ValueError(f"Malformed presence member {member[:40]!r}.")
     event: PresenceEvent = "join" if name == b"join" else "leave"
-    return event, {"key": data["key"], "meta": data.get("meta")}
+    return event, {"entry": data.get("entry"), "key": data["key"], "meta": data.get("meta")}
 
 
 class Tracking:
@@ -91,9 +95,9 @@ class Tracking:
     async def track(self, group: str, key: str, meta: Any = None) -> str:
         """Add an entry for *key* to *group*'s presence; its id, for :meth:`untrack`."""
         group = validate_group(group)
-        member = member_json(key, meta)
-        await self.open()
         entry = uuid.uuid4().hex
+        member = member_json(key, meta, entry)
+        await self.open()
         await self._presence_add(group, entry, member)
         self._tracked[entry] = (group, member)
         if self._heartbeat is None or self._heartbeat.done():
@@ -108,13 +112,23 @@ class Tracking:
 
     async def presence(self, group: str) -> dict[str, list[Any]]:
         """Who is in *group*, in every process: each key with the metas of its entries."""
+        present: dict[str, list[Any]] = {}
+        for member in (await self.presence_entries(group)).values():
+            present.setdefault(member["key"], []).append(member["meta"])
+        return present
+
+    async def presence_entries(self, group: str) -> dict[str, dict[str, Any]]:
+        """*group*'s entries in every process: ``{entry id: {"key": ..., "meta": ...}}``.
+
+        The ids are those the join and leave events carry (``data["entry"]``).
+        """
         group = validate_group(group)
         await self.open()
-        present: dict[str, list[Any]] = {}
+        entries: dict[str, dict[str, Any]] = {}
         for member in await self._presence_read(group):
             data = json.loads(member)
-            present.setdefault(data["key"], []).append(data["meta"])
-        return present
+            entries[data["entry"]] = {"key": data["key"], "meta": data["meta"]}
+        return entries
 
     async def _beat(self) -> None:
         """Renew this process's entries, and sweep their groups, every third of the timeout."""

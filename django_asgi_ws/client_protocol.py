@@ -1,0 +1,137 @@
+"""The client protocol, ``django-asgi-ws.v1``: the frames of docs/wire-protocol.rst.
+
+The JavaScript client offers this subprotocol; a ``WebSocketView`` with
+``client_protocol = True`` accepts with it and then wraps everything it sends
+in a JSON envelope with a ``type``, so that the client can tell a group's
+message (with its position, to resume from) from a reply, a presence change
+or a lost stretch. Only the encoding and decoding of frames live here; the
+view drives them.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+
+from django_asgi_ws.exceptions import WebSocketException
+from django_asgi_ws.status import CloseCode
+
+if TYPE_CHECKING:
+    from django_asgi_ws.asgi_types import Scope
+    from django_asgi_ws.broadcast.membership import Message
+
+__all__ = ["PROTOCOL", "ClientFrame", "offers_protocol", "refusal_code"]
+
+#: The subprotocol a client offers to speak the envelopes of this module.
+PROTOCOL = "django-asgi-ws.v1"
+
+#: What a client may send: the envelope types and the fields each requires.
+_CLIENT_TYPES = frozenset({"message", "request", "ping"})
+
+_encoder = DjangoJSONEncoder(separators=(",", ":"), allow_nan=False)
+
+
+def offers_protocol(scope: Scope) -> bool:
+    """Whether the client offered :data:`PROTOCOL` in its handshake."""
+    return PROTOCOL in (scope.get("subprotocols") or ())
+
+
+def refusal_code(status: HTTPStatus | int) -> int:
+    """The close code that tells a protocol client its handshake was refused with *status*.
+
+    A browser never sees the HTTP status of a refused handshake, only 1006;
+    4000 plus the status keeps the reason readable (4403, 4404, 4500).
+    """
+    return 4000 + int(status)
+
+
+class ClientFrame:
+    """One frame a protocol client sent, checked: its type, its data and a request's id."""
+
+    __slots__ = ("data", "id", "type")
+
+    def __init__(self, frame: Any) -> None:
+        kind = frame.get("type") if isinstance(frame, dict) else None
+        if kind not in _CLIENT_TYPES:
+            raise WebSocketException(
+                CloseCode.INVALID_PAYLOAD,
+                "Expected a JSON object whose type is message, request or ping.",
+            )
+        request_id = frame.get("id")
+        if kind == "request" and (
+            isinstance(request_id, bool) or not isinstance(request_id, (str, int))
+        ):
+            raise WebSocketException(
+                CloseCode.INVALID_PAYLOAD, "A request needs an id, a string or an integer."
+            )
+        self.type: str = kind
+        self.data: Any = frame.get("data")
+        self.id: str | int | None = request_id
+
+
+def encode(frame: dict[str, Any]) -> str:
+    return _encoder.encode(frame)
+
+
+def message_frame(data: Any) -> str:
+    """A message from the view to this client."""
+    return encode({"type": "message", **_data_fields(data)})
+
+
+def _data_fields(data: Any) -> dict[str, Any]:
+    """``data``, or for bytes ``data`` in base64 and ``binary``: JSON carries no bytes."""
+    if isinstance(data, bytes):
+        return {"data": base64.b64encode(data).decode("ascii"), "binary": True}
+    return {"data": data}
+
+
+def group_frame(message: Message) -> str:
+    """A group's message, join, leave or gap marker, as the client protocol sends it."""
+    if message.event == "message":
+        return encode(
+            {
+                "type": "message",
+                "group": message.group,
+                "position": message.position,
+                **_data_fields(message.data),
+            }
+        )
+    if message.event == "gap":
+        return encode({"type": "gap", "group": message.group, "position": message.position})
+    return encode({"type": message.event, "group": message.group, **message.data})
+
+
+def joined_frame(
+    group: str,
+    position: str | None,
+    recovered: bool | None,
+    members: dict[str, dict[str, Any]] | None,
+) -> str:
+    frame: dict[str, Any] = {
+        "type": "joined",
+        "group": group,
+        "position": position,
+        "recovered": recovered,
+    }
+    if members is not None:
+        frame["members"] = members
+    return encode(frame)
+
+
+def left_frame(group: str) -> str:
+    return encode({"type": "left", "group": group})
+
+
+def reply_frame(request_id: str | int, data: Any) -> str:
+    return encode({"type": "reply", "id": request_id, "data": data})
+
+
+def error_frame(request_id: str | int, code: str, message: str) -> str:
+    return encode({"type": "reply", "id": request_id, "error": {"code": code, "message": message}})
+
+
+PONG = json.dumps({"type": "pong"})
