@@ -32,6 +32,25 @@ class Room(WebSocketView):
             await broadcast.publish(f"room-{self.kwargs['room']}", data)
 
 
+class ProtocolRoom(WebSocketView):
+    """A room that speaks the client protocol: messages go to the room, "who" is a request."""
+
+    client_protocol = True
+    presence_events = True
+
+    async def get_groups(self) -> Sequence[str]:
+        return [f"room-{self.kwargs['room']}"]
+
+    async def get_presence(self, group: str) -> tuple[str, Any] | None:
+        return self.websocket.GET.get("user", "anonymous"), None
+
+    async def on_receive(self, websocket: WebSocket, data: Any) -> None:
+        await broadcast.publish(f"room-{self.kwargs['room']}", data)
+
+    async def on_request(self, websocket: WebSocket, data: Any) -> Any:
+        return sorted(await broadcast.presence(f"room-{self.kwargs['room']}"))
+
+
 class Lobby(WebSocketView):
     """Static groups, and a custom on_group_message."""
 

@@ -45,6 +45,7 @@ urlpatterns = [
     path("ws/raise-before-accept/", security_views.raise_before_accept),
     path("ws/room/<slug:room>/", broadcast_views.Room.as_view()),
     path("ws/room-function/<slug:room>/", broadcast_views.room_function),
+    path("ws/protocol-room/<slug:room>/", broadcast_views.ProtocolRoom.as_view()),
     path("ws/lobby/", broadcast_views.Lobby.as_view()),
     path("ws/inbox/", broadcast_views.Inbox.as_view()),
     path("ws/quiet/", broadcast_views.Quiet.as_view()),
