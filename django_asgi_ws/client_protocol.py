@@ -122,6 +122,38 @@ def joined_frame(
     return encode(frame)
 
 
+class Welcome:
+    """The first frame after the accept: the groups joined until it goes, where each resumes.
+
+    Groups joined before the accept (and until the view first sends) are
+    announced in it, so that the client knows every position to resume from
+    before anything else arrives; groups joined later get a ``joined`` frame.
+    """
+
+    __slots__ = ("groups", "presence")
+
+    def __init__(self) -> None:
+        self.groups: dict[str, str | None] = {}
+        self.presence: dict[str, dict[str, dict[str, Any]]] = {}
+
+    def joined(
+        self, group: str, position: str | None, members: dict[str, dict[str, Any]] | None
+    ) -> None:
+        self.groups[group] = position
+        if members is not None:
+            self.presence[group] = members
+
+    def left(self, group: str) -> None:
+        self.groups.pop(group, None)
+        self.presence.pop(group, None)
+
+    def frame(self, recovered: bool | None) -> str:
+        frame: dict[str, Any] = {"type": "welcome", "groups": self.groups, "recovered": recovered}
+        if self.presence:
+            frame["presence"] = self.presence
+        return encode(frame)
+
+
 def left_frame(group: str) -> str:
     return encode({"type": "left", "group": group})
 

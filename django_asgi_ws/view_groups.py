@@ -42,6 +42,8 @@ class GroupsMixin:
     #: (the client must then resynchronize), or a position was malformed.
     #: Known once ``websocket.accept()`` returned.
     recovered: bool | None = None
+    # The client protocol's welcome, until it is sent (see views.WebSocketView).
+    _welcome: protocol.Welcome | None = None
 
     @property
     def speaks_protocol(self) -> bool:
@@ -140,14 +142,19 @@ class GroupsMixin:
         members = await broadcast.presence_entries(group) if self.presence_events else None
         given = None if since is None else recovered
         resume = since if given else start
-        await self.send_frame(protocol.joined_frame(group, resume, given, members))
+        if self._welcome is not None:
+            self._welcome.joined(group, resume, members)
+        else:
+            await self.send_frame(protocol.joined_frame(group, resume, given, members))
         return given
 
     async def leave(self, group: str) -> None:
         """Stop receiving *group*'s messages, including those not yet handled."""
         if self.subscription is not None and group in self.subscription.groups:
             await self.subscription.leave(group)
-            if self.speaks_protocol:
+            if self._welcome is not None:
+                self._welcome.left(group)
+            elif self.speaks_protocol:
                 await self.send_frame(protocol.left_frame(group))
 
     async def _leave_groups(self) -> None:

@@ -88,7 +88,7 @@ class WebSocketView(GroupsMixin):
             self = cls(**initkwargs)
             self.websocket, self.args, self.kwargs = websocket, args, kwargs
             if self.client_protocol and protocol.offers_protocol(websocket.scope):
-                self._protocol_offered, self._unsent = True, []
+                self._protocol_offered, self._welcome = True, protocol.Welcome()
                 websocket._implied_subprotocol = protocol.PROTOCOL
             await self.dispatch(websocket)
 
@@ -128,7 +128,7 @@ class WebSocketView(GroupsMixin):
                     await self.on_disconnect(websocket, close_code)
 
     async def _receive_loop(self, websocket: WebSocket) -> None:
-        await self._send_unsent()
+        await self._send_welcome()
         # receive() applies CONN_MAX_AGE and CONN_HEALTH_CHECKS around the wait.
         while self.subscription is None:
             data = await self.receive_message(websocket)
@@ -173,7 +173,6 @@ class WebSocketView(GroupsMixin):
     # The client protocol ----------------------------------------------------------
 
     _protocol_offered = False
-    _unsent: list[str]
 
     @property
     def speaks_protocol(self) -> bool:
@@ -202,21 +201,16 @@ class WebSocketView(GroupsMixin):
             await self.websocket.send_json(data)
 
     async def send_frame(self, frame: str) -> None:
-        """Send a frame of the client protocol, after those held until the accept."""
-        if not self.websocket.accepted:
-            if not self._protocol_offered:
-                raise RuntimeError("Cannot send a frame of the client protocol: none is spoken.")
-            self._unsent.append(frame)  # joined before accepting: said once accepted
-            return
-        await self._send_unsent()
+        """Send a frame of the client protocol (after the welcome, if it has not gone yet)."""
+        await self._send_welcome()
         await self.websocket.send_text(frame)
 
-    async def _send_unsent(self) -> None:
-        if self._protocol_offered and self._unsent and self.websocket.accepted:
-            unsent, self._unsent = self._unsent, []
-            if self.speaks_protocol:
-                for frame in unsent:
-                    await self.websocket.send_text(frame)
+    async def _send_welcome(self) -> None:
+        if not self.websocket.accepted:
+            return  # the send that follows says why
+        welcome, self._welcome = self._welcome, None
+        if welcome is not None and self.speaks_protocol:
+            await self.websocket.send_text(welcome.frame(self.recovered))
 
     async def on_request(self, websocket: WebSocket, data: Any) -> Any:
         """Answer a request of the client protocol: what it returns is the reply's data.

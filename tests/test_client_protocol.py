@@ -1,7 +1,7 @@
 """The client protocol (django-asgi-ws.v1), as a WebSocketView speaks it to a client that offers it.
 
-Everything the view sends is a JSON envelope: each group joined is announced
-with the position to resume from, group messages carry their positions,
+Everything the view sends is a JSON envelope: a welcome first, with each group
+joined so far and the position to resume it from, group messages carry their positions,
 requests get replies, pings get pongs. Refusals reach such a client as close
 codes (4000 + the HTTP status), since a browser cannot read a refused
 handshake's status. A client that does not offer the protocol gets the plain
@@ -107,19 +107,54 @@ def connect(client: WebSocketClient, url: str, *protocols: str) -> Any:
     return client.connect(url, subprotocols=[PROTOCOL, *protocols])
 
 
-async def test_the_view_accepts_with_the_protocol_and_announces_its_groups_first(
+async def test_the_view_accepts_with_the_protocol_and_welcomes_with_its_groups(
     client: WebSocketClient, room: str
 ) -> None:
     async with connect(client, f"/ws/rooms/{room}/") as ws:
         assert ws.subprotocol == PROTOCOL
-        joined = await ws.receive_json()
-        assert joined == {
+        assert await ws.receive_json() == {
+            "type": "welcome",
+            "groups": {f"room-{room}": None},  # nothing published yet
+            "recovered": None,
+            "presence": {f"room-{room}": {}},
+        }
+
+
+async def test_a_view_with_no_group_still_welcomes(
+    client: WebSocketClient, ws_routes: Callable[[list[Any]], None]
+) -> None:
+    """The welcome tells a real accept from a refusal, which is an accept closed at once."""
+
+    class Alone(WebSocketView):
+        client_protocol = True
+
+    ws_routes([path("ws/alone/", Alone.as_view())])
+    async with connect(client, "/ws/alone/") as ws:
+        assert await ws.receive_json() == {"type": "welcome", "groups": {}, "recovered": None}
+
+
+async def test_a_group_joined_after_the_welcome_is_announced_on_its_own(
+    client: WebSocketClient, room: str, ws_routes: Callable[[list[Any]], None]
+) -> None:
+    class JoinsOnRequest(WebSocketView):
+        client_protocol = True
+
+        async def on_request(self, websocket: WebSocket, data: Any) -> Any:
+            await self.join(str(data))
+            return "joined"
+
+    ws_routes([path("ws/joins/", JoinsOnRequest.as_view())])
+    position = await broadcast.publish(f"room-{room}", "before")
+    async with connect(client, "/ws/joins/") as ws:
+        assert (await ws.receive_json())["groups"] == {}
+        await ws.send_json({"type": "request", "id": 1, "data": f"room-{room}"})
+        assert await ws.receive_json() == {
             "type": "joined",
             "group": f"room-{room}",
-            "position": None,  # nothing published yet
+            "position": position,
             "recovered": None,
-            "members": {},
         }
+        assert (await ws.receive_json())["data"] == "joined"
 
 
 async def test_group_messages_carry_their_group_and_position(
@@ -146,13 +181,13 @@ async def test_the_position_announced_on_joining_resumes_what_was_missed_before_
     """A client that received nothing yet can still come back without losing anything."""
     before = await broadcast.publish(f"room-{room}", "before the client came")
     async with connect(client, f"/ws/rooms/{room}/") as ws:
-        joined = await ws.receive_json()
-        assert joined["position"] == before
+        welcome = await ws.receive_json()
+        assert welcome["groups"] == {f"room-{room}": before}
     missed = [await broadcast.publish(f"room-{room}", n) for n in range(3)]
 
     async with connect(client, f"/ws/rooms/{room}/?since=room-{room}:{before}") as ws:
-        joined = await ws.receive_json()
-        assert (joined["position"], joined["recovered"]) == (before, True)
+        welcome = await ws.receive_json()
+        assert (welcome["groups"][f"room-{room}"], welcome["recovered"]) == (before, True)
         received = [await ws.receive_json() for _ in missed]
         assert [(m["data"], m["position"]) for m in received] == list(enumerate(missed))
 
@@ -162,9 +197,9 @@ async def test_a_position_the_history_no_longer_holds_asks_the_client_to_resync(
 ) -> None:
     [first, *rest] = [await broadcast.publish(f"room-{room}", n) for n in range(60)]  # SIZE 50
     async with connect(client, f"/ws/rooms/{room}/?since={first}") as ws:
-        joined = await ws.receive_json()
+        welcome = await ws.receive_json()
         # It resumes from the group's last position from now on.
-        assert (joined["recovered"], joined["position"]) == (False, rest[-1])
+        assert (welcome["recovered"], welcome["groups"]) == (False, {f"room-{room}": rest[-1]})
         assert await ws.receive_nothing()
 
 
@@ -182,7 +217,7 @@ async def test_messages_from_the_client_reach_on_receive_and_send_wraps_the_answ
 
 async def test_requests_are_answered_with_their_id(client: WebSocketClient, room: str) -> None:
     async with connect(client, f"/ws/rooms/{room}/?user=ada") as ws:
-        await ws.receive_json()  # joined
+        await ws.receive_json()  # welcome
         await ws.receive_json()  # ada's own join
         await ws.send_json({"type": "request", "id": 7, "data": "count"})
         assert await ws.receive_json() == {"type": "reply", "id": 7, "data": 1}
@@ -217,6 +252,7 @@ async def test_a_view_without_on_request_answers_not_supported(
 
     ws_routes([path("ws/quiet/", Quiet.as_view())])
     async with connect(client, "/ws/quiet/") as ws:
+        assert (await ws.receive_json())["type"] == "welcome"
         await ws.send_json({"type": "request", "id": 1, "data": None})
         assert (await ws.receive_json())["error"]["code"] == "not_supported"
 
@@ -254,8 +290,8 @@ async def test_presence_comes_with_entry_ids_so_events_apply_once(
         await ada.receive_json()
         own_join = await ada.receive_json()
         async with connect(client, f"/ws/rooms/{room}/?user=bob") as bob:
-            joined = await bob.receive_json()
-            assert joined["members"][own_join["entry"]] == {"key": "ada", "meta": {"via": "test"}}
+            members = (await bob.receive_json())["presence"][f"room-{room}"]
+            assert members[own_join["entry"]] == {"key": "ada", "meta": {"via": "test"}}
             bob_join = await ada.receive_json()
             assert bob_join["type"] == "join"
             assert (bob_join["key"], bob_join["group"]) == ("bob", f"room-{room}")

@@ -47,8 +47,8 @@ def test_two_clients_talk_in_a_room_with_positions_requests_and_presence(
         connect(f"{url}?user=bob", subprotocols=[PROTOCOL], additional_headers=origin(live)) as bob,
     ):
         assert (ada.subprotocol, bob.subprotocol) == (PROTOCOL, PROTOCOL)
-        assert receive(ada)["type"] == "joined"
-        assert receive(bob)["type"] == "joined"
+        assert receive(ada)["type"] == "welcome"
+        assert receive(bob)["type"] == "welcome"
         bob.send(json.dumps({"type": "request", "id": 1, "data": "who"}))
         reply = None
         while reply is None:  # presence events may come first
