@@ -45,6 +45,7 @@ PUBLIC_MODULES = [
     "django_asgi_ws.routing",
     "django_asgi_ws.servers.daphne",
     "django_asgi_ws.servers.uvicorn",
+    "django_asgi_ws.shortcuts",
     "django_asgi_ws.status",
     "django_asgi_ws.test",
     "django_asgi_ws.views",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -14,6 +13,7 @@ from django_asgi_ws import WebSocketDisconnect, lifespan
 from django_asgi_ws.asgi import get_asgi_application, wrap_asgi_application
 from django_asgi_ws.handler import WebSocketApplication
 from django_asgi_ws.test import WebSocketClient, WebSocketRefused
+from tests.asgi_http import asgi_get
 from tests.outcomes import OUTCOMES, Outcome
 
 
@@ -81,29 +81,7 @@ async def test_client_leaving_during_the_handshake_runs_no_view() -> None:
 
 
 async def test_http_goes_to_the_wrapped_application_unchanged() -> None:
-    sent: list[Any] = []
-    inbox = [{"type": "http.request", "body": b"", "more_body": False}]
-
-    async def receive() -> dict[str, Any]:
-        if inbox:
-            return inbox.pop(0)
-        await asyncio.Event().wait()  # the client stays connected
-        raise AssertionError("unreachable")
-
-    async def send(message: Any) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "method": "GET",
-        "path": "/hello/",
-        "query_string": b"",
-        "headers": [(b"host", b"testserver")],
-        "asgi": {"version": "3.0"},
-    }
-    await get_asgi_application()(scope, receive, send)
-    assert sent[0]["status"] == 200
-    assert sent[1]["body"] == b"hello over http"
+    assert await asgi_get(get_asgi_application(), "/hello/") == (200, b"hello over http")
 
 
 async def test_an_existing_application_can_be_wrapped(client: WebSocketClient) -> None:
