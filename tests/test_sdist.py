@@ -10,11 +10,16 @@ import os
 import subprocess
 import sys
 import tarfile
+import zipfile
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "django_asgi_ws"
+# The build backend of build's isolated environments: the one pinned for the
+# wheel tox builds.
+PINS = ROOT / "requirements" / "pkg.txt"
 
 # A subprocess's output, shown when it fails.
 MAX_OUTPUT = 20_000
@@ -34,10 +39,7 @@ def run(argv: list[str], cwd: Path, env: dict[str, str]) -> None:
 def unpacked(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The sdist of the working tree, built as a release is, and unpacked."""
     directory = tmp_path_factory.mktemp("sdist")
-    # The build backend of build's isolated environment: the one pinned for the
-    # wheel tox builds.
-    pins = ROOT / "requirements" / "pkg.txt"
-    argv = [sys.executable, "-m", "build", "--sdist", "--dependency-constraints-txt", str(pins)]
+    argv = [sys.executable, "-m", "build", "--sdist", "--dependency-constraints-txt", str(PINS)]
     run([*argv, "--outdir", str(directory)], ROOT, dict(os.environ))
     (archive,) = directory.glob("django_asgi_ws-*.tar.gz")
     with tarfile.open(archive) as tar:
@@ -58,6 +60,23 @@ def test_the_sdist_holds_the_tests_and_what_they_run_with(unpacked: Path) -> Non
     assert not (unpacked / "docs" / "_build").exists()
     assert not list(unpacked.rglob("__pycache__"))
     assert not list(unpacked.rglob("*.pyc"))
+
+
+@pytest.mark.e2e
+def test_the_wheel_built_from_the_sdist_installs_every_module(
+    unpacked: Path, tmp_path: Path
+) -> None:
+    """What ``pip install`` of the sdist installs: template tags and migrations included."""
+    argv = [sys.executable, "-m", "build", "--wheel", "--dependency-constraints-txt", str(PINS)]
+    run([*argv, "--outdir", str(tmp_path), str(unpacked)], ROOT, dict(os.environ))
+    (wheel,) = tmp_path.glob("django_asgi_ws-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        installed = set(archive.namelist())
+    modules = {path.relative_to(ROOT).as_posix() for path in PACKAGE.rglob("*.py")}
+    assert modules - installed == set()
+    assert "django_asgi_ws/templatetags/django_asgi_ws.py" in installed
+    assert "django_asgi_ws/py.typed" in installed
+    assert not any(name.startswith(("tests/", "docs/", "example/")) for name in installed)
 
 
 @pytest.mark.e2e
