@@ -382,11 +382,12 @@ def enter_room(live: LiveServer, username: str, room: str) -> Visitor:
     landing, page = browser.log_in(f"/chat/{room}/", username)
     assert landing == f"/chat/{room}/"
     assert f"You are {username}." in page
-    name = re.search(r'<script id="room-name" type="application/json">(.*?)</script>', page)
-    assert name is not None
-    script = re.search(r"\$\{location\.host\}(/[\w/]*/)\$\{room\}/", page)
-    assert script is not None, "the page's script no longer opens /ws/.../${room}/"
-    return Visitor(browser, f"{script[1]}{json.loads(name[1])}/")
+    # The URL the websocket_url tag gave the page's script.
+    url = re.search(r'<script id="socket-url" type="application/json">(.*?)</script>', page)
+    assert url is not None
+    expected_start = f"ws://{live.host}:{live.port}/"
+    assert json.loads(url[1]).startswith(expected_start), url[1]
+    return Visitor(browser, "/" + json.loads(url[1])[len(expected_start) :])
 
 
 def test_a_visitor_is_sent_to_the_login_page(chat_site: LiveServer) -> None:
