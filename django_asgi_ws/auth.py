@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
 
-from django_asgi_ws.sessions import load_user
+from django_asgi_ws.sessions import load_session, load_user
 from django_asgi_ws.websocket import WebSocketState
 
 if TYPE_CHECKING:
@@ -39,6 +39,7 @@ async def alogin(websocket: WebSocket, user: Any, backend: str | None = None) ->
         )
     request = websocket.request
     load_user(request)
+    load_session(request)  # not loaded for a user the scope named
     await sync_to_async(_login, thread_sensitive=True)(request, user, backend)
 
 
@@ -46,6 +47,7 @@ async def alogout(websocket: WebSocket) -> None:
     """Log the user out: the session is flushed on the server, whenever this runs."""
     request = websocket.request
     load_user(request)
+    load_session(request)
     await sync_to_async(_logout, thread_sensitive=True)(request)
 
 

@@ -106,11 +106,23 @@ class HandshakeRequest:
 
     @property
     def user(self) -> Any:
-        """The user, lazily, as ``request.user`` is (sync code only: use ``auser()``)."""
+        """The user, lazily, as ``request.user`` is (sync code only: use ``auser()``).
+
+        ``scope["user"]``, when an ASGI middleware (or a ticket) set it.
+        """
+        if self._request is None and self.scope.get("user") is not None:
+            return self.scope["user"]
         load_user(self.request)
         return self.request.user
 
     async def auser(self) -> Any:
-        """The user of the session: a ``User`` or an ``AnonymousUser``."""
+        """The user of the session: a ``User`` or an ``AnonymousUser``.
+
+        ``scope["user"]`` instead, when an ASGI middleware (or a ticket) set
+        it: no session is read then.
+        """
+        if self._request is None and self.scope.get("user") is not None:
+            # The common case of a token middleware: no HttpRequest to build.
+            return self.scope["user"]
         load_user(self.request)
         return await self.request.auser()

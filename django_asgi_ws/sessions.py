@@ -43,7 +43,22 @@ def build_request(scope: Scope, cookies: dict[str, str]) -> HttpRequest:
     }
     request = ASGIRequest(http_scope, io.BytesIO())
     request.COOKIES = cookies
+    user = scope.get("user")
+    if user is not None:
+        attach_user(request, user)
     return request
+
+
+def attach_user(request: HttpRequest, user: Any) -> None:
+    """Make *user* the request's user, as the scope named it: no session is read for it.
+
+    An ASGI middleware around the application (or a ticket presented at the
+    handshake) sets ``scope["user"]``; it then stands for the session's user,
+    as AuthenticationMiddleware would have set it.
+    """
+    request.user = user
+    request._acached_user = user  # type: ignore[attr-defined]
+    request.auser = lambda: _auser(request)
 
 
 _BODY_HEADERS = frozenset({b"content-type", b"content-length", b"transfer-encoding"})
@@ -70,7 +85,10 @@ def load_session(request: HttpRequest) -> SessionBase:
 
 
 def load_user(request: HttpRequest) -> None:
-    """Attach ``request.user`` and ``request.auser`` as AuthenticationMiddleware does."""
+    """Attach ``request.user`` and ``request.auser`` as AuthenticationMiddleware does.
+
+    A request whose scope named its user already has them.
+    """
     if hasattr(request, "user"):
         return
     if not _auth_installed():

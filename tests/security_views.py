@@ -136,3 +136,24 @@ async def describe_request(websocket: WebSocket) -> None:
         }
     )
     await websocket.close()
+
+
+async def handshake_left(websocket: WebSocket) -> None:
+    """Who the connection is, and what of the handshake reaches the view (a ticket must not)."""
+    user = await websocket.auser()
+    offered = websocket.subprotocols
+    await websocket.accept(subprotocol=offered[0] if offered else None)
+    await websocket.send_json(
+        {
+            "username": user.get_username(),
+            "subprotocols": offered,
+            "protocol_header": websocket.headers.get("Sec-WebSocket-Protocol"),
+            "query": websocket.GET.urlencode(),
+            "request_query": websocket.request.META["QUERY_STRING"],
+            # Only when the scope names the user: a session's would be a query here.
+            "request_user": (
+                websocket.request.user.get_username() if "user" in websocket.scope else None
+            ),
+        }
+    )
+    await websocket.close()

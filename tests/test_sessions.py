@@ -1,16 +1,25 @@
-"""websocket.session, websocket.user and login/logout: what a Django view would see."""
+"""websocket.session, websocket.user and login/logout: what a Django view would see, or
+the user an ASGI middleware put in the scope."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from http.cookies import SimpleCookie
+from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.contrib.sessions.backends.db import SessionStore
+from django.core.handlers.asgi import ASGIHandler as DjangoASGIHandler
 from django.test import AsyncClient, override_settings
+from django.urls import path
 
-from django_asgi_ws.test import WebSocketClient
+from django_asgi_ws import WebSocket
+from django_asgi_ws.asgi_types import Receive, Scope, Send
+from django_asgi_ws.handler import WebSocketApplication
+from django_asgi_ws.test import WebSocketClient, WebSocketRefused
 from tests.accounts import make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -170,3 +179,77 @@ async def test_the_request_is_a_django_request_for_the_handshake(
         "cookie": "dark",
         "agent": "pytest",
     }
+
+
+# A user named by the scope ----------------------------------------------------------------
+
+
+def with_scope_user(user: Any) -> WebSocketClient:
+    """A client of our application behind an ASGI middleware that sets ``scope["user"]``."""
+    inner = WebSocketApplication(DjangoASGIHandler())
+
+    async def authenticating_middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        await inner({**scope, "user": user}, receive, send)
+
+    return WebSocketClient(authenticating_middleware, timeout=3.0)
+
+
+async def test_a_user_an_asgi_middleware_set_is_the_connections_user() -> None:
+    client = with_scope_user(await make_user())
+    async with client.connect("/ws/handshake-left/") as ws:
+        seen = await ws.receive_json()
+    assert seen["username"] == "alice"
+    assert seen["request_user"] == "alice"  # websocket.request.user, for Django helpers
+
+
+async def test_the_scopes_user_wins_over_the_session_and_reads_none() -> None:
+    alice, bob = await make_user(), await make_user("bob")
+    client = with_scope_user(alice)
+    await client.aforce_login(bob)
+    assert client.application  # Django's handler loads SessionMiddleware: before the break
+    with override_settings(SESSION_ENGINE="no.such.engine"):  # a session read would fail
+        async with client.connect("/ws/members/") as ws:
+            assert await ws.receive_text() == "welcome alice"
+
+
+async def test_websocket_user_in_sync_code_is_the_scopes_user(
+    ws_routes: Callable[[list[Any]], None],
+) -> None:
+    async def view(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text(await sync_to_async(lambda: websocket.user.get_username())())
+        await websocket.close()
+
+    ws_routes([path("ws/sync-user/", view)])
+    client = with_scope_user(await make_user())
+    async with client.connect("/ws/sync-user/") as ws:
+        assert await ws.receive_text() == "alice"
+
+
+async def test_an_anonymous_user_in_the_scope_is_refused_despite_a_session_cookie() -> None:
+    client = with_scope_user(AnonymousUser())
+    await client.aforce_login(await make_user())
+    with pytest.raises(WebSocketRefused) as refused:
+        await client.connect("/ws/members/")
+    assert refused.value.status_code == 403
+
+
+async def test_no_user_in_the_scope_leaves_the_session_in_charge() -> None:
+    client = with_scope_user(None)
+    await client.aforce_login(await make_user())
+    async with client.connect("/ws/members/") as ws:
+        assert await ws.receive_text() == "welcome alice"
+
+
+async def test_alogin_and_alogout_work_beside_a_scope_user() -> None:
+    """alogin() replaces the scope's user for the rest of the connection and persists."""
+    alice = await make_user()
+    client = with_scope_user(await make_user("bob"))
+    async with client.connect(f"/ws/login/{alice.get_username()}/") as ws:
+        assert await ws.receive_json() == {"username": "alice"}
+    assert (await http_whoami(client.cookies)).startswith("alice ")
+
+    async with client.connect("/ws/logout/") as ws:
+        await ws.send_text("log me out")
+        assert await ws.receive_json() == {"authenticated": False}
+    assert (await http_whoami(client.cookies)).startswith("anonymous")

@@ -37,6 +37,7 @@ urlpatterns = [
     path("ws/login-after-accept/", security_views.login_after_accept),
     path("ws/logout/", security_views.logout),
     path("ws/members/", security_views.members_only),
+    path("ws/handshake-left/", security_views.handshake_left),
     path("ws/note-writers/", security_views.note_writers_only),
     path("ws/staff/", security_views.StaffView.as_view()),
     path("ws/members-view/", login_required(security_views.OpenView.as_view())),
