@@ -17,6 +17,7 @@ from django_asgi_ws.conf import conf
 from django_asgi_ws.limits import parse_rate
 from django_asgi_ws.routing import iter_routes
 from django_asgi_ws.servers.base import SERVER_NAMES
+from django_asgi_ws.tickets.checks import check_deploy_ticket_cache, check_ticket_settings
 
 
 def register_checks() -> None:
@@ -27,6 +28,8 @@ def register_checks() -> None:
     checks.register(check_security_settings, checks.Tags.security)
     checks.register(check_deploy_origins, checks.Tags.security, deploy=True)
     checks.register(check_broadcast_settings)
+    checks.register(check_ticket_settings, checks.Tags.security)
+    checks.register(check_deploy_ticket_cache, checks.Tags.security, deploy=True)
 
 
 def check_urlconf(

@@ -35,6 +35,8 @@ DEFAULTS: Mapping[str, object] = {
     "WEBSOCKET_HANDSHAKE_TIMEOUT": 10.0,
     "WEBSOCKET_SHUTDOWN_TIMEOUT": 10.0,
     "WEBSOCKET_RATE_LIMIT": None,
+    "WEBSOCKET_TICKET_MAX_AGE": 60,
+    "WEBSOCKET_TICKET_CACHE": "default",
     "WEBSOCKET_BROADCAST": {"BACKEND": "django_asgi_ws.broadcast.backends.memory.MemoryBackend"},
 }
 
@@ -109,6 +111,16 @@ class Settings:
         return _read("WEBSOCKET_RATE_LIMIT")
 
     @property
+    def WEBSOCKET_TICKET_MAX_AGE(self) -> object:
+        """Seconds a ticket from ``issue_ticket()`` stays valid."""
+        return _read("WEBSOCKET_TICKET_MAX_AGE")
+
+    @property
+    def WEBSOCKET_TICKET_CACHE(self) -> object:
+        """The alias in CACHES that remembers the single-use tickets already used."""
+        return _read("WEBSOCKET_TICKET_CACHE")
+
+    @property
     def WEBSOCKET_BROADCAST(self) -> object:
         """The broadcast backend and its options, as a dict in the style of CACHES."""
         return _read("WEBSOCKET_BROADCAST")
@@ -136,6 +148,8 @@ class WebSocketSettings:
     handshake_timeout: float | None
     shutdown_timeout: float
     rate_limit: str | None
+    ticket_max_age: float
+    ticket_cache: str
     broadcast: Mapping[str, Any]
     # Django's own settings that a handshake reads.
     force_script_name: str
@@ -167,6 +181,8 @@ def get_settings() -> WebSocketSettings:
         handshake_timeout=raw.WEBSOCKET_HANDSHAKE_TIMEOUT,
         shutdown_timeout=raw.WEBSOCKET_SHUTDOWN_TIMEOUT,
         rate_limit=raw.WEBSOCKET_RATE_LIMIT,
+        ticket_max_age=raw.WEBSOCKET_TICKET_MAX_AGE,
+        ticket_cache=raw.WEBSOCKET_TICKET_CACHE,
         broadcast=raw.WEBSOCKET_BROADCAST,
         force_script_name=str(settings.FORCE_SCRIPT_NAME or ""),
         use_x_forwarded_host=bool(settings.USE_X_FORWARDED_HOST),

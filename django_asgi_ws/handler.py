@@ -1,9 +1,10 @@
 """The ASGI application: http to Django, websocket to our views, lifespan answered.
 
 A handshake, top to bottom: the startup hooks (``lifespan``), Host and Origin
-(``origin``), the script prefix, path and route (``routing``), the view with its
-``WebSocket`` (``websocket``), and how an exception ends the connection
-(``endings``). This module only calls them in that order.
+(``origin``), the script prefix, path and route (``routing``), a ticket if the
+client presents one (``tickets.handshake``), the view with its ``WebSocket``
+(``websocket``), and how an exception ends the connection (``endings``). This
+module only calls them in that order.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from django_asgi_ws.origin import check_host_and_origin
 from django_asgi_ws.refusal import send_refusal
 from django_asgi_ws.sessions import save_session_at_close, session_was_touched
 from django_asgi_ws.status import CONNECTED, CONNECTING, DISCONNECTED, CloseCode
+from django_asgi_ws.tickets.handshake import admit_ticket, presents_ticket
 from django_asgi_ws.websocket import WebSocket
 
 __all__ = ["WebSocketApplication"]
@@ -79,6 +81,9 @@ class WebSocketApplication:
             # The view runs here rather than in a method of its own: every message
             # resumes each coroutine between the server and the view, once per level.
             try:
+                # In the try: the handshake timeout covers the ticket's queries too.
+                if presents_ticket(scope) and not await admit_ticket(websocket):
+                    return
                 match = websocket.resolver_match
                 assert match is not None
                 view = match.func

@@ -18,6 +18,7 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
 from django_asgi_ws import checks
+from django_asgi_ws.tickets.checks import check_deploy_ticket_cache, check_ticket_settings
 from tests import ws_views
 
 
@@ -468,4 +469,78 @@ def test_allowing_every_origin_is_w001_in_deploy_checks(settings: Any) -> None:
 def test_check_command_reports_e012(settings: Any) -> None:
     settings.WEBSOCKET_RATE_LIMIT = "lots"
     with pytest.raises(SystemCheckError, match=r"django_asgi_ws\.E012"):
+        call_command("check", stdout=StringIO(), stderr=StringIO())
+
+
+# E033, E034, W033, W034: the ticket settings ---------------------------------------------
+
+LOCMEM = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+DUMMY = {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}
+DATABASE_CACHE = {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "t"}
+
+
+def test_the_default_ticket_settings_pass() -> None:
+    assert check_ticket_settings() == []
+
+
+@pytest.mark.parametrize("value", [30, 0.5, 600])
+def test_a_positive_ticket_max_age_passes(settings: Any, value: Any) -> None:
+    settings.WEBSOCKET_TICKET_MAX_AGE = value
+    assert check_ticket_settings() == []
+
+
+@pytest.mark.parametrize("value", [0, -1, "60", True, None])
+def test_a_ticket_max_age_that_is_not_a_positive_number_is_e033(settings: Any, value: Any) -> None:
+    settings.WEBSOCKET_TICKET_MAX_AGE = value
+    errors = check_ticket_settings()
+    assert error_ids(errors) == ["django_asgi_ws.E033"]
+    assert f"it is {value!r}" in errors[0].msg
+
+
+@pytest.mark.parametrize("value", ["elsewhere", None, 1])
+def test_a_ticket_cache_that_is_not_an_alias_in_caches_is_e034(settings: Any, value: Any) -> None:
+    settings.CACHES = {"default": LOCMEM, "shared": DATABASE_CACHE}
+    settings.WEBSOCKET_TICKET_CACHE = value
+    errors = check_ticket_settings()
+    assert error_ids(errors) == ["django_asgi_ws.E034"]
+    assert "'default', 'shared'" in str(errors[0].hint)
+
+
+def test_a_shared_ticket_cache_passes_the_deploy_checks(settings: Any) -> None:
+    settings.CACHES = {"default": LOCMEM, "shared": DATABASE_CACHE}
+    settings.WEBSOCKET_TICKET_CACHE = "shared"
+    assert check_ticket_settings() == []
+    assert check_deploy_ticket_cache() == []
+
+
+def test_a_per_process_ticket_cache_is_w033_in_deploy_checks(settings: Any) -> None:
+    settings.CACHES = {"default": LOCMEM}
+    warnings = check_deploy_ticket_cache()
+    assert error_ids(warnings) == ["django_asgi_ws.W033"]
+    assert "once per process" in warnings[0].msg
+    stderr = StringIO()
+    call_command("check", "--deploy", "--fail-level", "CRITICAL", stdout=StringIO(), stderr=stderr)
+    assert "django_asgi_ws.W033" in stderr.getvalue()
+
+
+def test_a_dummy_ticket_cache_is_w034_in_deploy_checks(settings: Any) -> None:
+    settings.CACHES = {"default": LOCMEM, "dummy": DUMMY}
+    settings.WEBSOCKET_TICKET_CACHE = "dummy"
+    warnings = check_deploy_ticket_cache()
+    assert error_ids(warnings) == ["django_asgi_ws.W034"]
+    assert "ImproperlyConfigured" in warnings[0].msg
+
+
+def test_a_ticket_cache_with_no_importable_backend_is_left_to_djangos_checks(
+    settings: Any,
+) -> None:
+    settings.CACHES = {"default": LOCMEM, "broken": {"BACKEND": "no.such.Cache"}}
+    settings.WEBSOCKET_TICKET_CACHE = "broken"
+    assert check_ticket_settings() == []
+    assert check_deploy_ticket_cache() == []
+
+
+def test_check_command_reports_e033(settings: Any) -> None:
+    settings.WEBSOCKET_TICKET_MAX_AGE = "a minute"
+    with pytest.raises(SystemCheckError, match=r"django_asgi_ws\.E033"):
         call_command("check", stdout=StringIO(), stderr=StringIO())

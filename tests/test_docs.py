@@ -48,6 +48,7 @@ PUBLIC_MODULES = [
     "django_asgi_ws.shortcuts",
     "django_asgi_ws.status",
     "django_asgi_ws.test",
+    "django_asgi_ws.tickets",
     "django_asgi_ws.views",
 ]
 # Read as settings.SETTINGS_MODULE, but the name of the settings module, not a setting.

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
 
+from django_asgi_ws.tickets import TicketView
 from tests.broadcast_views import announce
 
 
@@ -19,4 +20,6 @@ urlpatterns = [
     path("hello/", hello, name="hello"),
     path("whoami/", whoami, name="whoami"),
     path("announce/", announce, name="announce"),
+    path("ws-ticket/", TicketView.as_view()),
+    path("ws-ticket/single-use/", TicketView.as_view(single_use=True)),
 ]
