@@ -7,6 +7,7 @@ from typing import Any
 
 from django_asgi_ws.asgi_types import ASGIApp, ASGIMessage, Receive, Scope, Send
 from django_asgi_ws.status import CloseCode
+from django_asgi_ws.tickets.handshake import redact_query
 
 logger = logging.getLogger("django.server")
 
@@ -46,7 +47,7 @@ class _HTTPLog:
         elif message["type"] == "http.response.body":
             self.size += len(message.get("body", b""))
             if not message.get("more_body", False):
-                query = self.scope.get("query_string", b"").decode("latin-1")
+                query = redact_query(self.scope.get("query_string", b"").decode("latin-1"))
                 target = self.scope["path"] + (f"?{query}" if query else "")
                 _log(
                     self.status,

@@ -87,6 +87,16 @@ async def test_a_request_logs_method_target_status_and_size_at_info(
     assert records(server_log)[0].status_code == 200
 
 
+async def test_a_ticket_in_the_query_string_is_never_logged(
+    server_log: pytest.LogCaptureFixture,
+) -> None:
+    query = b"a=1&ws_ticket=eyJ.secret.sig&ws%5Fticket=eyJ.other.sig&b=2"
+    await run(responding(200, b""), http_scope("/path", query), [])
+    assert lines(server_log) == [
+        '"GET /path?a=1&ws_ticket=[redacted]&ws%5Fticket=[redacted]&b=2 HTTP/1.1" 200 0'
+    ]
+
+
 async def test_a_request_without_query_string_logs_the_path_alone(
     server_log: pytest.LogCaptureFixture,
 ) -> None:
@@ -142,15 +152,18 @@ async def test_an_accepted_websocket_logs_connect_then_the_client_disconnect(
     assert [record.levelno for record in records(server_log)] == [logging.INFO, logging.INFO]
 
 
+@pytest.mark.parametrize("query", [b"", b"room=1&ws_ticket=eyJ.secret.sig"])
 async def test_a_websocket_closed_by_the_app_logs_its_close_code(
-    server_log: pytest.LogCaptureFixture,
+    server_log: pytest.LogCaptureFixture, query: bytes
 ) -> None:
+    """Websocket lines show the path alone: never the query string, nor a ticket in it."""
+
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await receive()
         await send({"type": "websocket.accept"})
         await send({"type": "websocket.close", "code": 4001})
 
-    await run(app, websocket_scope(), [CONNECT])
+    await run(app, {**websocket_scope(), "query_string": query}, [CONNECT])
     assert lines(server_log) == [
         "WebSocket CONNECT /ws/x/ [127.0.0.1:5000]",
         "WebSocket CLOSE /ws/x/ [127.0.0.1:5000] 4001",
