@@ -88,6 +88,31 @@ def serve_subprocess(
             process.stdout.close()
 
 
+def migrated_database(path: Path, *usernames: str) -> dict[str, str]:
+    """Migrate a SQLite file at *path* and add a user per name (password ``"pw"``).
+
+    Returns the environment that points ``tests.settings_e2e`` at it, so that
+    a test and the servers it starts share the users.
+    """
+    env = {"DJANGO_SETTINGS_MODULE": "tests.settings_e2e", "DJANGO_ASGI_WS_DB": str(path)}
+
+    def django_admin(*args: str) -> None:
+        subprocess.run(
+            [sys.executable, "-m", "django", *args],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            check=True,
+            capture_output=True,
+        )
+
+    django_admin("migrate", "--noinput")
+    create = "from django.contrib.auth.models import User;" + ";".join(
+        f"User.objects.create_user({name!r}, password='pw')" for name in usernames
+    )
+    django_admin("shell", "-c", create)
+    return env
+
+
 #: The servers ``runasgi`` starts, run by ``tests.serve``.
 RUNASGI_SERVERS = ["uvicorn", "daphne"]
 

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -16,7 +13,13 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from tests.live import ALL_SERVERS, DENIAL_RESPONSES, ROOT, LiveServer, live_server
+from tests.live import (
+    ALL_SERVERS,
+    DENIAL_RESPONSES,
+    LiveServer,
+    live_server,
+    migrated_database,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -24,26 +27,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def database(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """A migrated SQLite file with two users, shared by the test and the servers."""
-    path = tmp_path_factory.mktemp("db") / "db.sqlite3"
-    env = {"DJANGO_SETTINGS_MODULE": "tests.settings_e2e", "DJANGO_ASGI_WS_DB": str(path)}
-
-    def django_admin(*args: str) -> None:
-        subprocess.run(
-            [sys.executable, "-m", "django", *args],
-            cwd=ROOT,
-            env={**os.environ, **env},
-            check=True,
-            capture_output=True,
-        )
-
-    django_admin("migrate", "--noinput")
-    create = (
-        "from django.contrib.auth.models import User;"
-        "User.objects.create_user('alice', password='pw');"
-        "User.objects.create_user('mallory', password='pw')"
-    )
-    django_admin("shell", "-c", create)
-    return env
+    return migrated_database(tmp_path_factory.mktemp("db") / "db.sqlite3", "alice", "mallory")
 
 
 @pytest.fixture(scope="module", params=ALL_SERVERS)
