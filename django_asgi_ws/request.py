@@ -42,7 +42,10 @@ class HandshakeRequest:
 
     @property
     def subprotocols(self) -> list[str]:
-        """The subprotocols the client offered, in its order of preference."""
+        """The subprotocols the client offered, in its order of preference.
+
+        A ticket's subprotocol is not among them (see :mod:`django_asgi_ws.tickets`).
+        """
         return list(self.scope.get("subprotocols") or ())
 
     @property
