@@ -24,10 +24,13 @@ if TYPE_CHECKING:
     from django_asgi_ws.asgi_types import Scope
     from django_asgi_ws.broadcast.membership import Message
 
-__all__ = ["PROTOCOL", "ClientFrame", "offers_protocol", "refusal_code"]
+__all__ = ["PLAIN", "PROTOCOL", "ClientFrame", "offers_protocol", "refusal_code"]
 
 #: The subprotocol a client offers to speak the envelopes of this module.
 PROTOCOL = "django-asgi-ws.v1"
+#: The subprotocol a client offers beside it, for views that do not speak it:
+#: a browser that offered subprotocols fails a handshake accepted with none.
+PLAIN = "django-asgi-ws.plain"
 
 #: What a client may send: the envelope types and the fields each requires.
 _CLIENT_TYPES = frozenset({"message", "request", "ping"})

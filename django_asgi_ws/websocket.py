@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from asgiref.sync import sync_to_async
 from django.core.serializers.json import DjangoJSONEncoder
 
-from django_asgi_ws.client_protocol import PROTOCOL, offers_protocol, refusal_code
+from django_asgi_ws.client_protocol import PLAIN, PROTOCOL, offers_protocol, refusal_code
 from django_asgi_ws.db import connection_has_thread, open_connections, receive_between_requests
 from django_asgi_ws.deadlines import HandshakeDeadline
 from django_asgi_ws.exceptions import WebSocketDisconnect, WebSocketException, validate_close
@@ -138,7 +138,8 @@ class WebSocket(HandshakeRequest):
         """Complete the handshake, optionally choosing one of the offered subprotocols.
 
         *subprotocol* must be one of :attr:`subprotocols` (ValueError
-        otherwise), or ``None`` to choose none. *headers*, a mapping or
+        otherwise), or ``None`` to choose none (or ``django-asgi-ws.plain``,
+        if the client offered it: see :doc:`wire-protocol`). *headers*, a mapping or
         ``(name, value)`` pairs, are added to the handshake response.
         RuntimeError if the handshake was already accepted or refused.
         """
@@ -154,6 +155,8 @@ class WebSocket(HandshakeRequest):
             )
         if subprotocol is None:
             subprotocol = self._implied_subprotocol
+            if subprotocol is None and PLAIN in self.subprotocols:
+                subprotocol = PLAIN  # what the client offered for views choosing none
         elif subprotocol != self._implied_subprotocol:
             self._implied_subprotocol = None  # the view chose another: the hook must know
         hook, self._accept_hook = self._accept_hook, None

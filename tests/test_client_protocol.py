@@ -19,7 +19,7 @@ import pytest
 from django.urls import path
 
 from django_asgi_ws import WebSocket, broadcast
-from django_asgi_ws.client_protocol import PROTOCOL
+from django_asgi_ws.client_protocol import PLAIN, PROTOCOL
 from django_asgi_ws.decorators import login_required
 from django_asgi_ws.exceptions import RequestError
 from django_asgi_ws.inprocess import WebSocketRefused
@@ -324,6 +324,16 @@ async def test_a_view_that_does_not_opt_in_accepts_without_the_protocol(
 ) -> None:
     async with connect(client, "/ws/plain/") as ws:
         assert ws.subprotocol is None
+        await broadcast.publish("plain", {"text": "hi"})
+        assert await ws.receive_json() == {"text": "hi"}
+
+
+async def test_a_view_that_does_not_opt_in_accepts_with_the_plain_subprotocol_when_offered(
+    client: WebSocketClient,
+) -> None:
+    """A browser fails a handshake accepted with no subprotocol when it offered some."""
+    async with connect(client, "/ws/plain/", PLAIN) as ws:
+        assert ws.subprotocol == PLAIN
         await broadcast.publish("plain", {"text": "hi"})
         assert await ws.receive_json() == {"text": "hi"}
 

@@ -175,3 +175,14 @@ def test_a_page_offering_only_the_ticket_fails_when_the_view_selects_none(
     ticket = fetch_ticket(live)["ticket"]
     seen = page.evaluate(OPEN_IN_PAGE, [f"{live.url}/ws/whoami/", [TICKET_SUBPROTOCOL + ticket]])
     assert seen == {"code": 1006}
+
+
+def test_a_page_offering_the_plain_subprotocol_beside_the_ticket_connects_to_any_view(
+    live: LiveServer, page: Any
+) -> None:
+    """What the JavaScript client offers: a view that selects nothing accepts with plain."""
+    ticket = fetch_ticket(live)["ticket"]
+    offered = ["django-asgi-ws.plain", TICKET_SUBPROTOCOL + ticket]
+    seen = page.evaluate(OPEN_IN_PAGE, [f"{live.url}/ws/whoami/", offered])
+    assert seen["protocol"] == "django-asgi-ws.plain"
+    assert seen["data"]["username"] == "alice"
