@@ -23,6 +23,13 @@ PINS = ROOT / "requirements" / "pkg.txt"
 
 # A subprocess's output, shown when it fails.
 MAX_OUTPUT = 20_000
+# The static files of the app: the JavaScript client and its types.
+STATIC_FILES = [
+    "django_asgi_ws/static/django_asgi_ws/client.js",
+    "django_asgi_ws/static/django_asgi_ws/client.mjs",
+    "django_asgi_ws/static/django_asgi_ws/client.d.ts",
+    "django_asgi_ws/static/django_asgi_ws/client.d.mts",
+]
 
 
 def run(argv: list[str], cwd: Path, env: dict[str, str]) -> None:
@@ -60,6 +67,8 @@ def test_the_sdist_holds_the_tests_and_what_they_run_with(unpacked: Path) -> Non
     assert not (unpacked / "docs" / "_build").exists()
     assert not list(unpacked.rglob("__pycache__"))
     assert not list(unpacked.rglob("*.pyc"))
+    for name in STATIC_FILES:
+        assert (unpacked / name).is_file(), name
 
 
 @pytest.mark.e2e
@@ -76,6 +85,7 @@ def test_the_wheel_built_from_the_sdist_installs_every_module(
     assert modules - installed == set()
     assert "django_asgi_ws/templatetags/django_asgi_ws.py" in installed
     assert "django_asgi_ws/py.typed" in installed
+    assert set(STATIC_FILES) - installed == set()
     assert not any(name.startswith(("tests/", "docs/", "example/")) for name in installed)
 
 
