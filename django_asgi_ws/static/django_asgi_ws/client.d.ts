@@ -34,6 +34,11 @@ declare namespace DjangoAsgiWs {
     queueSize?: number;
     /** What plain binary messages are given as. Default "arraybuffer". */
     binaryType?: BinaryType;
+    /** Whether to offer the subprotocols django-asgi-ws.v1 and
+     * django-asgi-ws.plain; false offers none, for a server that selects
+     * neither (a browser fails a handshake that selects none of those
+     * offered). Default true. */
+    protocol?: boolean;
     /** Sent with every attempt to connect. Default null: none. */
     ticket?: Ticket;
     /** Where the ticket goes: an offered subprotocol, or the `ws_ticket`
@@ -55,7 +60,7 @@ declare namespace DjangoAsgiWs {
   /** Each event's name and the detail its listeners receive. */
   interface Events {
     state: { state: State };
-    open: { plain: boolean; reconnected: boolean; recovered: boolean | null };
+    open: { plain: boolean; reconnected: boolean };
     message: { data: any; group: string | null; position: string | null };
     close: { code: number; reason: string };
     reconnecting: { delay: number; failures: number };

@@ -2,18 +2,22 @@
 //
 // A classic script that defines the global DjangoAsgiWs; client.mjs re-exports
 // it as an ES module. It speaks the django-asgi-ws.v1 subprotocol to views that
-// accept it (docs/wire-protocol.rst) and plain JSON to the others; the
+// accept it (docs/wire-protocol.rst), and plain JSON to the others; the
 // "JavaScript client" page of the documentation describes every option, event
 // and method. ES2020, no dependency, no build step.
 (() => {
   "use strict";
 
   const PROTOCOL = "django-asgi-ws.v1";
+  // Offered after the protocol: views that do not speak it accept with this,
+  // since a browser fails a handshake that selects none of those offered.
+  const PLAIN = "django-asgi-ws.plain";
   const TICKET_PROTOCOL = "django-asgi-ws.ticket.";
   // A connection that stayed open this long starts the next backoff over.
   const STABLE_MS = 5000;
   // No close frame: what the client reports when it gives up on a socket itself.
   const ABNORMAL = 1006;
+  const PING = '{"type":"ping"}';
 
   const DEFAULTS = {
     initialDelay: 500,
@@ -26,12 +30,13 @@
     requestTimeout: 10000,
     queueSize: 100,
     binaryType: "arraybuffer",
+    protocol: true,
     ticket: null,
     ticketIn: "protocol",
     finalCodes: [],
     isFinal: null,
   };
-  const NUMBERS = Object.keys(DEFAULTS).slice(0, 9);
+  const NUMBERS = Object.keys(DEFAULTS).filter((name) => typeof DEFAULTS[name] === "number");
   const EVENTS = [
     "state", "open", "message", "close", "reconnecting", "stop",
     "resync", "presence", "join", "leave", "dropped", "error",
@@ -89,6 +94,10 @@
           throw new TypeError(`The option ${name} must be a number >= 0, not ${this._options[name]}`);
         }
       }
+      if (!this._options.protocol && this._options.ticket && this._options.ticketIn !== "query") {
+        // Offered alone, a ticket fails the handshake: the server never selects it.
+        throw new TypeError('Without the protocol, a ticket goes in the query: ticketIn: "query"');
+      }
       this.url = resolved.href;
       this._listeners = new Map(EVENTS.map((name) => [name, new Set()]));
       this._state = "closed";
@@ -97,8 +106,9 @@
       this._queue = []; // entries waiting for an open connection, in order
       this._requests = new Map(); // id -> entry of a request sent, waiting for its reply
       this._lastId = 0;
-      this._positions = new Map(); // group -> last position received
-      this._presence = new Map(); // group -> {key: [meta, ...]}
+      this._positions = new Map(); // group -> last position received (null: none)
+      this._joined = new Set(); // the groups this connection joined
+      this._presence = new Map(); // group -> Map(entry -> {key, meta})
       this._failures = 0; // attempts that failed since the last stable connection
       this._attempt = 0; // bumped by each attempt: an older one that resumes gives up
       this._everOpen = false;
@@ -193,8 +203,11 @@
     }
 
     members(group) {
-      const members = this._presence.get(group) || {};
-      return Object.fromEntries(Object.entries(members).map(([key, metas]) => [key, [...metas]]));
+      const members = {};
+      for (const { key, meta } of this._presence.get(group)?.values() || []) {
+        (members[key] = members[key] || []).push(meta);
+      }
+      return members;
     }
 
     reconnect() {
@@ -272,13 +285,14 @@
         return; // closed, gone offline or restarted meanwhile
       }
       const url = new URL(this.url);
-      if (this._positions.size) {
+      const since = [...this._positions].filter(([, position]) => position !== null);
+      if (since.length) {
         url.searchParams.delete("since");
-        for (const [group, position] of this._positions) {
+        for (const [group, position] of since) {
           url.searchParams.append("since", `${group}:${position}`);
         }
       }
-      const protocols = [PROTOCOL];
+      const protocols = this._options.protocol ? [PROTOCOL, PLAIN] : [];
       if (ticket && this._options.ticketIn === "query") {
         url.searchParams.set("ws_ticket", ticket);
       } else if (ticket) {
@@ -294,56 +308,30 @@
       this._socket = socket;
       socket.binaryType = this._options.binaryType;
       socket.onopen = () => {
-        // Without the subprotocol, the view does not speak it: plain messages.
         this._plain = socket.protocol !== PROTOCOL;
         if (this._plain) {
-          this._opened(null);
-        } // else open once the welcome comes: a refusal is an accept, then a close
+          this._opened();
+        } // else open at the welcome: a refusal is an accept, then a close
       };
       socket.onmessage = (event) => this._receive(event.data);
       socket.onclose = (event) => this._lost(event.code, event.reason);
       this._connectTimer = setTimeout(() => this._lost(ABNORMAL, "connect timeout"), this._options.connectTimeout);
     }
 
-    _opened(welcome) {
+    _opened() {
       clearTimeout(this._connectTimer);
       const reconnected = this._everOpen;
       this._everOpen = true;
       this._openedAt = Date.now();
-      const resync = [];
-      const presence = new Map();
-      if (welcome) {
-        const given = this._positions;
-        this._positions = new Map();
-        for (const [group, position] of Object.entries(welcome.groups || {})) {
-          if (position != null) {
-            this._positions.set(group, position);
-          }
-          // Lost while away: a group without history, or a history that no longer held it.
-          if (reconnected && (!given.has(group) || welcome.recovered === false)) {
-            resync.push(group);
-          }
-        }
-        for (const group of this._presence.keys()) {
-          presence.set(group, {});
-        }
-        for (const [group, members] of Object.entries(welcome.presence || {})) {
-          presence.set(group, members);
-        }
-        this._presence = new Map([...presence].filter(([, members]) => Object.keys(members).length));
-        this._watch();
-      }
+      this._joined = new Set();
       this._setState("open");
       const queued = this._queue;
       this._queue = [];
       queued.forEach((entry) => this._deliver(entry));
-      this._emit("open", { plain: this._plain, reconnected, recovered: welcome ? welcome.recovered : null });
-      if (resync.length) {
-        this._emit("resync", { groups: resync });
+      if (!this._plain) {
+        this._watch();
       }
-      for (const group of presence.keys()) {
-        this._emit("presence", { group, members: this.members(group) });
-      }
+      this._emit("open", { plain: this._plain, reconnected });
     }
 
     _receive(raw) {
@@ -362,26 +350,62 @@
       } catch {
         return; // the server sends JSON; nothing else is for this client
       }
+      if (this._state !== "open") {
+        this._opened(); // the welcome comes first
+        if (this._state !== "open") {
+          return; // closed by a listener of the open event
+        }
+      }
       const { type, group = null, position = null } = frame;
       if (type === "welcome") {
-        this._opened(frame);
+        const presence = frame.presence || {};
+        for (const gone of this._presence.keys()) {
+          if (!(gone in presence)) {
+            this._setMembers(gone, null); // no longer heard of
+          }
+        }
+        for (const [joined, resume] of Object.entries(frame.groups || {})) {
+          this._joinedGroup(joined, resume, frame.recovered, presence[joined]);
+        }
       } else if (type === "message") {
-        if (group !== null && position !== null) {
+        if (group !== null) {
           this._positions.set(group, position);
         }
         const data = frame.binary ? this._decodeBinary(frame.data) : frame.data;
         this._emit("message", { data, group, position });
+      } else if (type === "joined") {
+        this._joinedGroup(group, position, frame.recovered, frame.members);
+      } else if (type === "left") {
+        this._joined.delete(group);
+        this._positions.delete(group);
+        this._setMembers(group, null);
       } else if (type === "gap") {
-        if (position !== null) {
-          this._positions.set(group, position);
-        }
+        this._positions.set(group, position);
         this._emit("resync", { groups: [group] });
       } else if (type === "join" || type === "leave") {
-        this._changePresence(type, group, frame.key, frame.meta);
+        this._changePresence(type, frame);
       } else if (type === "reply") {
         const entry = this._requests.get(frame.id);
         const error = frame.error && new RequestError(frame.error.code, frame.error.message);
         entry?.settle(error, frame.data);
+      }
+    }
+
+    _joinedGroup(group, position, recovered, members) {
+      if (!this._joined.has(group)) {
+        this._joined.add(group);
+        // Joined by an earlier connection: what came meanwhile is lost unless
+        // the view resumed from the positions this client gave (it had none for
+        // a group without history, or whose history held nothing yet).
+        const given = this._positions.get(group);
+        const lost = this._positions.has(group) && (given === null || recovered !== true);
+        this._positions.set(group, position);
+        if (lost) {
+          this._emit("resync", { groups: [group] });
+        }
+      }
+      if (members) {
+        this._setMembers(group, new Map(Object.entries(members)));
       }
     }
 
@@ -390,24 +414,28 @@
       return this._options.binaryType === "blob" ? new Blob([bytes]) : bytes.buffer;
     }
 
-    _changePresence(type, group, key, meta) {
-      const members = this._presence.get(group) || {};
-      const metas = members[key] || [];
+    // Presence is kept entry by entry (a tab, a device), so that an event
+    // about an entry the members already showed, or no longer held, changes nothing.
+    _changePresence(type, { group, entry, key, meta }) {
+      const entries = this._presence.get(group) || new Map();
+      if (type === "join" ? entries.has(entry) : !entries.has(entry)) {
+        return;
+      }
       if (type === "join") {
-        metas.push(meta);
+        entries.set(entry, { key, meta });
       } else {
-        // One entry leaves: the one with this meta (the first one if none has it).
-        const text = JSON.stringify(meta);
-        const index = metas.findIndex((other) => JSON.stringify(other) === text);
-        metas.splice(Math.max(index, 0), 1);
+        entries.delete(entry);
       }
-      if (metas.length) {
-        members[key] = metas;
-      } else {
-        delete members[key];
-      }
-      this._presence.set(group, members);
       this._emit(type, { group, key, meta });
+      this._setMembers(group, entries);
+    }
+
+    _setMembers(group, entries) {
+      if (entries) {
+        this._presence.set(group, entries);
+      } else if (!this._presence.delete(group)) {
+        return;
+      }
       this._emit("presence", { group, members: this.members(group) });
     }
 
@@ -450,7 +478,7 @@
       clearTimeout(this._pingTimer);
       const sent = Date.now();
       const { pingTimeout } = this._options;
-      this._socket.send('{"type":"ping"}');
+      this._socket.send(PING);
       this._pingTimer = setTimeout(() => {
         if (this._lastHeard >= sent) {
           this._watch();

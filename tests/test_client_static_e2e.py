@@ -1,9 +1,10 @@
-"""The JavaScript client's files agree with each other, with ES2020 and with TypeScript.
+"""The JavaScript client's files, checked without a browser: with each other, ES2020 and TypeScript.
 
 Node.js imports the module and runs the classic script; TypeScript 5 compiles
 pages that use the declarations; acorn parses the sources as ES2020. TypeScript
 and acorn come through ``npx --yes`` (npm's cache, or the registry). Skipped
-without ``node`` and ``npx``, except in CI.
+without ``node`` and ``npx``, except in CI. What the client does on the wire
+is tested in a browser (test_client_browser_e2e.py).
 """
 
 from __future__ import annotations
@@ -121,7 +122,8 @@ import { Connection, RequestError, type Events, type Options, type State } from 
 const options: Options = {
   initialDelay: 500, maxDelay: 30000, backoffFactor: 2, restartDelay: 1000,
   connectTimeout: 10000, pingInterval: 25000, pingTimeout: 10000, requestTimeout: 10000,
-  queueSize: 100, binaryType: "blob", ticket: async () => "t0k3n", ticketIn: "query",
+  queueSize: 100, binaryType: "blob", protocol: true, ticket: async () => "t0k3n",
+  ticketIn: "query",
   finalCodes: [4001], isFinal: (code, reason) => (code === 4002 ? true : reason ? false : null),
 };
 const connection = new Connection(new URL("wss://example.com/ws/"), options);
@@ -131,9 +133,7 @@ const stopListening: () => void = connection.on("message", ({ data, group, posit
 });
 stopListening();
 connection.on("state", ({ state }) => console.log(state satisfies State));
-connection.on("open", ({ plain, reconnected, recovered }) => {
-  console.log(plain, reconnected, recovered);
-});
+connection.on("open", ({ plain, reconnected }) => console.log(plain, reconnected));
 connection.on("close", ({ code, reason }) => console.log(code.toFixed(), reason.trim()));
 connection.on("reconnecting", ({ delay, failures }) => console.log(delay + failures));
 connection.on("stop", ({ code, reason, unsent }) => console.log(code, reason, unsent.length));
@@ -196,3 +196,28 @@ def test_the_declarations_type_a_page(tmp_path: Path) -> None:
 def test_the_sources_are_es2020(name: str, kind: str) -> None:
     """No syntax newer than ES2020 (class fields, ``??=``...), for the browsers the docs promise."""
     run([*ACORN, *(["--module"] if kind == "module" else []), str(STATIC / name)])
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error"),
+    [
+        ('"/ws/"', "Invalid URL"),  # no page to resolve a path against, in Node
+        ('"ftp://example.com/"', "Not a websocket URL: ftp://example.com/"),
+        ('"ws://example.com/", {retries: 3}', "Unknown option: retries"),
+        ('"ws://example.com/", {maxDelay: "30s"}', "The option maxDelay must be a number >= 0"),
+        ('"ws://example.com/", {queueSize: -1}', "The option queueSize must be a number >= 0"),
+        (
+            '"ws://example.com/", {protocol: false, ticket: "t"}',
+            'Without the protocol, a ticket goes in the query: ticketIn: "query"',
+        ),
+    ],
+)
+def test_a_bad_argument_throws_a_type_error_naming_it(arguments: str, error: str) -> None:
+    thrown = node(
+        f"await import({json.dumps((STATIC / 'client.mjs').as_uri())});\n"
+        f"try {{ new DjangoAsgiWs.Connection({arguments}); console.log('null'); }}\n"
+        "catch (error) { console.log(JSON.stringify([error.name, error.message])); }"
+    )
+    assert isinstance(thrown, list)
+    assert thrown[0] == "TypeError"
+    assert thrown[1].startswith(error)
