@@ -16,7 +16,6 @@ are skipped, or fail under CI=true.
 
 from __future__ import annotations
 
-import os
 import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
@@ -26,34 +25,19 @@ from typing import Any, Protocol
 
 import pytest
 
+from tests.browser import chromium
 from tests.example_site import DEMO_PASSWORD, copy_example, example_env
 from tests.live import ROOT, runasgi
+from tests.skipping import unavailable
 
 pytestmark = pytest.mark.e2e
 
 
-def unavailable(reason: str) -> None:
-    """Skip on a developer's machine; fail in CI, where the browser must be there."""
-    if os.environ.get("CI"):
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason, allow_module_level=True)
-
-
 try:
-    from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+    from playwright.sync_api import Browser, Locator, Page, expect
 except ImportError:
     unavailable("Playwright is missing: pip install playwright (tox -e e2e installs it).")
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 SCREENSHOTS = ROOT / "artifacts" / "browser"
 # Long enough for a server to stop, start again and be found by the page's backoff.
 RECONNECT_TIMEOUT_MS = 20_000
@@ -96,14 +80,8 @@ def site(request: pytest.FixtureRequest, project: Path) -> Iterator[Site]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        unavailable(f"Chromium is missing at {CHROMIUM}: apt-get install chromium")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-        )
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 import http.cookiejar
 import json
-import os
 import re
 import shlex
 import shutil
@@ -29,13 +28,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 from websockets.typing import Origin
 
+from tests.browser import chromium as launch_chromium
 from tests.live import ROOT, LiveServer, child_env, runasgi
 
 pytestmark = pytest.mark.e2e
@@ -48,7 +48,6 @@ SHELLS = {"sh", "bash", "console", "shell"}
 # The address the page uses, and a page of another site.
 PAGE_ADDRESS = "127.0.0.1:8000"
 FOREIGN_ORIGIN = "https://elsewhere.example"
-CHROMIUM = Path("/usr/bin/chromium")
 
 
 # Reading the page -------------------------------------------------------------------
@@ -346,28 +345,11 @@ def chat_site(tutorial: Tutorial, server: str) -> Iterator[LiveServer]:
         yield live
 
 
-def unavailable(reason: str) -> NoReturn:
-    """Skip on a developer's machine; fail in CI, where the browser must be there."""
-    if os.environ.get("CI"):
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
     """Debian's Chromium, headless, through Playwright; skipped without them, except in CI."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        unavailable("Needs Playwright: pip install playwright.")
-    if not CHROMIUM.exists():
-        unavailable(f"Needs Chromium at {CHROMIUM}: apt-get install chromium.")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"]
-        )
+    with launch_chromium() as browser:
         yield browser
-        browser.close()
 
 
 @dataclass
