@@ -17,10 +17,17 @@ from http.cookiejar import Cookie
 from pathlib import Path
 
 import pytest
-from websockets.exceptions import ConnectionClosed, InvalidStatus
-from websockets.sync.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
-from tests.example_site import DEMO_PASSWORD, Visitor, copy_example, example_env, post, receive
+from tests.example_site import (
+    DEMO_PASSWORD,
+    Chat,
+    RequestFailed,
+    Visitor,
+    copy_example,
+    example_env,
+)
 from tests.live import LiveServer, runasgi
 
 pytestmark = pytest.mark.e2e
@@ -54,8 +61,10 @@ def test_the_index_links_to_every_demo(example: LiveServer) -> None:
 
 
 @pytest.mark.parametrize(("page", "socket"), [("/ping/", "/ws/ping/"), ("/echo/", "/ws/echo/")])
-def test_each_page_opens_its_websocket(example: LiveServer, page: str, socket: str) -> None:
-    assert f'"{socket}"' in get(example, page)
+def test_each_page_opens_its_websocket_by_its_absolute_url(
+    example: LiveServer, page: str, socket: str
+) -> None:
+    assert f'new WebSocket("{example.url}{socket}")' in get(example, page)
 
 
 def test_ping_is_answered_with_pong(example: LiveServer) -> None:
@@ -105,23 +114,21 @@ def visitor(example: LiveServer, sessions: dict[str, Cookie]) -> Callable[[str],
 
 
 @contextmanager
-def enter(
-    person: Visitor, slug: str, after: int | None = None, since: str | None = None
-) -> Iterator[tuple[ClientConnection, list]]:
-    """In a room: its websocket, and the history it starts with."""
-    query = "&".join(
-        f"{name}={value}" for name, value in (("after", after), ("since", since)) if value
-    )
-    with person.connect(f"/ws/rooms/{slug}/" + (f"?{query}" if query else "")) as ws:
-        history = receive(ws)
-        assert history["type"] == "history"
-        assert history["recovered"] is bool(since and not history["messages"])
-        yield ws, history["messages"]
+def enter(person: Visitor, slug: str, since: str | None = None) -> Iterator[Chat]:
+    """In a room, its two groups joined (from the room's position *since*, if given)."""
+    query = f"?since=chat.room.{slug}:{since}" if since else ""
+    with person.connect(f"/ws/rooms/{slug}/{query}") as ws:
+        chat = Chat(ws)
+        welcome = chat.next("welcome")
+        assert set(welcome["groups"]) == {f"chat.room.{slug}", f"chat.typing.{slug}"}
+        if since is None:
+            assert welcome["recovered"] is None
+        yield chat
 
 
 def history(person: Visitor, slug: str, after: int | None = None) -> list:
-    with enter(person, slug, after) as (_, messages):
-        return messages
+    with enter(person, slug) as chat:
+        return chat.history(after)
 
 
 def texts(messages: list) -> list[str]:
@@ -145,15 +152,15 @@ def test_two_users_chat_in_a_room(visitor: Callable[[str], Visitor]) -> None:
     alice, bob = visitor("alice"), visitor("bob")
     slug = alice.create_room(f"Tea {uuid.uuid4().hex[:6]}")
     assert bob.get("/rooms/").count(f'href="/rooms/{slug}/"') == 1
-    with enter(alice, slug) as (alice_ws, alice_history), enter(bob, slug) as (bob_ws, bob_history):
-        assert alice_history == bob_history == []
-        post(alice_ws, "Hi Bob!")
-        seen_by_bob, seen_by_alice = receive(bob_ws), receive(alice_ws)
-        assert seen_by_bob == seen_by_alice
+    with enter(alice, slug) as alice_chat, enter(bob, slug) as bob_chat:
+        assert alice_chat.history() == bob_chat.history() == []
+        posted = alice_chat.post("Hi Bob!")
+        seen_by_bob, seen_by_alice = bob_chat.message(), alice_chat.message()
+        assert seen_by_bob == seen_by_alice == {**posted, "position": seen_by_bob["position"]}
         assert (seen_by_bob["type"], seen_by_bob["author"]) == ("message", "alice")
         assert seen_by_bob["text"] == "Hi Bob!"
-        post(bob_ws, "Hello Alice.")
-        assert (receive(alice_ws)["author"], receive(bob_ws)["author"]) == ("bob", "bob")
+        bob_chat.post("Hello Alice.")
+        assert (alice_chat.message()["author"], bob_chat.message()["author"]) == ("bob", "bob")
 
 
 def test_a_newcomer_gets_the_last_50_messages_oldest_first(
@@ -162,10 +169,9 @@ def test_a_newcomer_gets_the_last_50_messages_oldest_first(
     alice = visitor("alice")
     slug = alice.create_room(f"Busy {uuid.uuid4().hex[:6]}")
     ids = []
-    with enter(alice, slug) as (ws, _):
+    with enter(alice, slug) as chat:
         for number in range(55):
-            post(ws, f"message {number}")
-            ids.append(receive(ws)["id"])
+            ids.append(chat.post(f"message {number}")["id"])
     messages = history(visitor("bob"), slug)
     assert texts(messages) == [f"message {number}" for number in range(5, 55)]
     assert [message["id"] for message in messages] == ids[5:]
@@ -176,11 +182,9 @@ def test_a_reconnecting_page_gets_only_what_came_after_its_last_message(
 ) -> None:
     alice, bob = visitor("alice"), visitor("bob")
     slug = alice.create_room(f"Gap {uuid.uuid4().hex[:6]}")
-    with enter(alice, slug) as (ws, _):
-        post(ws, "before the gap")
-        last_seen = receive(ws)["id"]
-        post(ws, "during the gap")
-        receive(ws)
+    with enter(alice, slug) as chat:
+        last_seen = chat.post("before the gap")["id"]
+        chat.post("during the gap")
     assert texts(history(bob, slug, after=last_seen)) == ["during the gap"]
 
 
@@ -189,62 +193,59 @@ def test_a_page_back_with_its_last_position_gets_what_it_missed_from_the_group(
 ) -> None:
     alice, bob = visitor("alice"), visitor("bob")
     slug = alice.create_room(f"Resume {uuid.uuid4().hex[:6]}")
-    with enter(bob, slug) as (bob_ws, _):
-        post(bob_ws, "seen")
-        seen = receive(bob_ws)
-    with enter(alice, slug) as (alice_ws, _):
+    with enter(bob, slug) as bob_chat:
+        bob_chat.post("seen")
+        seen = bob_chat.message()
+    with enter(alice, slug) as alice_chat:
         for number in range(20):
-            post(alice_ws, f"missed {number}")
-            receive(alice_ws)
-    with enter(bob, slug, after=seen["id"], since=seen["position"]) as (bob_ws, history):
-        assert history == []  # recovered: the history sends nothing, the group does
-        missed = [receive(bob_ws) for _ in range(20)]
+            alice_chat.post(f"missed {number}")
+    with enter(bob, slug, since=seen["position"]) as bob_chat:
+        assert bob_chat.joined[f"chat.room.{slug}"]["recovered"] is True
+        missed = [bob_chat.message() for _ in range(20)]
         assert texts(missed) == [f"missed {number}" for number in range(20)]
         assert [message["position"] for message in missed] == sorted(
             message["position"] for message in missed
         )
 
 
-def test_a_position_the_room_cannot_continue_from_falls_back_to_the_ids(
+def test_a_position_the_room_cannot_continue_from_asks_the_page_to_resync_by_ids(
     visitor: Callable[[str], Visitor],
 ) -> None:
     alice = visitor("alice")
     slug = alice.create_room(f"Lost {uuid.uuid4().hex[:6]}")
-    with enter(alice, slug) as (ws, _):
-        post(ws, "stored")
-        stored = receive(ws)
+    with enter(alice, slug) as chat:
+        stored = chat.post("stored")
     unknown = "0123456789ab-0000000000000001"  # another incarnation: a restarted server's
-    with enter(alice, slug, after=stored["id"] - 1, since=unknown) as (_, history):
-        assert texts(history) == ["stored"]
+    with enter(alice, slug, since=unknown) as chat:
+        assert chat.joined[f"chat.room.{slug}"]["recovered"] is False
+        assert texts(chat.history(after=stored["id"] - 1)) == ["stored"]
 
 
-def test_who_is_online_is_sent_on_arrival_and_whenever_it_changes(
+def test_who_is_online_is_given_on_arrival_and_whenever_it_changes(
     visitor: Callable[[str], Visitor],
 ) -> None:
-    def online(ws: ClientConnection, users: list[str]) -> None:
-        """Wait for *users* to be online (a page may hear the same list twice)."""
-        while (message := receive(ws, online=True))["users"] != users:
-            assert message["type"] == "online"
-
     alice, bob = visitor("alice"), visitor("bob")
     slug = alice.create_room(f"Online {uuid.uuid4().hex[:6]}")
-    with enter(alice, slug) as (alice_ws, _):
-        online(alice_ws, ["alice"])
-        with enter(bob, slug) as (bob_ws, _):
-            online(bob_ws, ["alice", "bob"])
-            online(alice_ws, ["alice", "bob"])
-        online(alice_ws, ["alice"])
+    with enter(alice, slug) as alice_chat:
+        alice_chat.wait_online(["alice"])
+        with enter(bob, slug) as bob_chat:
+            assert bob_chat.online() == ["alice"]  # on arrival, before its own join
+            bob_chat.wait_online(["alice", "bob"])
+            alice_chat.wait_online(["alice", "bob"])
+        alice_chat.wait_online(["alice"])
 
 
 def test_typing_reaches_the_others_but_not_the_typist(visitor: Callable[[str], Visitor]) -> None:
     alice, bob = visitor("alice"), visitor("bob")
-    with enter(alice, "lobby") as (alice_ws, _), enter(bob, "lobby") as (bob_ws, _):
-        bob_ws.send(json.dumps({"type": "typing"}))
-        assert receive(alice_ws) == {"type": "typing", "user": "bob"}
-        post(bob_ws, "done typing")
-        # Bob's next message is his chat message: his own typing notice never came.
-        assert receive(bob_ws)["text"] == "done typing"
-        assert receive(alice_ws)["text"] == "done typing"
+    with enter(alice, "lobby") as alice_chat, enter(bob, "lobby") as bob_chat:
+        bob_chat.send_typing()
+        assert alice_chat.typing() == {"type": "typing", "user": "bob"}
+        bob_chat.post("done typing")
+        assert bob_chat.message()["text"] == "done typing"
+        assert alice_chat.message()["text"] == "done typing"
+        # His own typing notice never came to Bob.
+        groups = [frame.get("group", "") for frame in bob_chat.frames]
+        assert not [group for group in groups if group.startswith("chat.typing.")]
 
 
 def test_a_message_sent_again_with_its_client_id_is_stored_once(
@@ -254,24 +255,25 @@ def test_a_message_sent_again_with_its_client_id_is_stored_once(
     alice, bob = visitor("alice"), visitor("bob")
     slug = alice.create_room(f"Retry {uuid.uuid4().hex[:6]}")
     client_id = str(uuid.uuid4())
-    with enter(alice, slug) as (alice_ws, _), enter(bob, slug) as (bob_ws, _):
-        post(alice_ws, "only once", client_id)
-        first = receive(alice_ws)
-        assert receive(bob_ws) == first
-        post(alice_ws, "only once", client_id)
-        # Confirmed again, to the sender only (and not from the room's history).
-        assert receive(alice_ws) == {k: v for k, v in first.items() if k != "position"}
-        post(alice_ws, "next")
-        assert receive(bob_ws)["text"] == "next"
+    with enter(alice, slug) as alice_chat, enter(bob, slug) as bob_chat:
+        first = alice_chat.post("only once", client_id)
+        seen = bob_chat.message()
+        assert {name: value for name, value in seen.items() if name != "position"} == first
+        # Confirmed again by the reply, and not sent to the room a second time.
+        assert alice_chat.post("only once", client_id) == first
+        alice_chat.post("next")
+        assert bob_chat.message()["text"] == "next"
     assert texts(history(bob, slug)) == ["only once", "next"]
 
 
-def test_a_bad_message_is_answered_with_an_error(visitor: Callable[[str], Visitor]) -> None:
-    with enter(visitor("alice"), "lobby") as (ws, _):
-        post(ws, "   ")
-        assert receive(ws) == {"type": "error", "error": "A message is 1 to 1000 characters."}
-        ws.send(json.dumps({"type": "message", "text": "hi", "client_id": "not a uuid"}))
-        assert receive(ws) == {"type": "error", "error": "client_id must be a UUID."}
+def test_a_bad_post_is_answered_with_an_error(visitor: Callable[[str], Visitor]) -> None:
+    with enter(visitor("alice"), "lobby") as chat:
+        with pytest.raises(RequestFailed, match=r"A message is 1 to 1000 characters\."):
+            chat.post("   ")
+        with pytest.raises(RequestFailed, match=r"client_id must be a UUID\."):
+            chat.post("hi", "not a uuid")
+        with pytest.raises(RequestFailed, match=r"Unknown request 'dance'\."):
+            chat.request({"type": "dance"})
 
 
 def closing(person: Visitor, path: str) -> tuple[int, str]:
@@ -307,11 +309,12 @@ def test_a_page_of_another_site_cannot_open_the_chat(visitor: Callable[[str], Vi
     """The origin check is on: a page elsewhere cannot use the visitor's session."""
     alice = visitor("alice")
     with (
-        pytest.raises(InvalidStatus) as refused,
-        alice.connect("/ws/rooms/lobby/", "http://evil.example"),
+        alice.connect("/ws/rooms/lobby/", "http://evil.example") as ws,
+        pytest.raises(ConnectionClosed) as closed,
     ):
-        pass
-    assert refused.value.response.status_code == 403
+        ws.recv(timeout=5)  # not even the room's groups
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4403, "")
 
 
 def test_a_new_user_signs_up_and_chats(example: LiveServer) -> None:
@@ -323,9 +326,9 @@ def test_a_new_user_signs_up_and_chats(example: LiveServer) -> None:
         {"username": username, "password1": password, "password2": password},
     )
     assert landed == "/rooms/"
-    with enter(carol, "lobby") as (ws, _):
-        post(ws, "hello, I am new")
-        assert receive(ws)["author"] == username
+    with enter(carol, "lobby") as chat:
+        chat.post("hello, I am new")
+        assert chat.message()["author"] == username
 
 
 def test_a_signup_with_mismatched_passwords_is_shown_the_form_again(example: LiveServer) -> None:
@@ -346,8 +349,8 @@ def test_with_redis_the_servers_of_several_processes_share_the_rooms(project: Pa
         alice.log_in("alice")
         bob.log_in("bob")
         slug = alice.create_room(f"Across {uuid.uuid4().hex[:6]}")
-        with enter(alice, slug) as (alice_ws, _), enter(bob, slug) as (bob_ws, _):
-            post(alice_ws, "from uvicorn")
-            assert receive(bob_ws)["text"] == receive(alice_ws)["text"] == "from uvicorn"
-            bob_ws.send(json.dumps({"type": "typing"}))
-            assert receive(alice_ws) == {"type": "typing", "user": "bob"}
+        with enter(alice, slug) as alice_chat, enter(bob, slug) as bob_chat:
+            alice_chat.post("from uvicorn")
+            assert bob_chat.message()["text"] == alice_chat.message()["text"] == "from uvicorn"
+            bob_chat.send_typing()
+            assert alice_chat.typing() == {"type": "typing", "user": "bob"}

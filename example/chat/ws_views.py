@@ -1,34 +1,27 @@
-"""The websocket of a chat room.
+"""The websocket of a chat room, spoken through the client protocol.
 
-The page speaks JSON. It sends::
+The page (chat/static/chat/room.js) uses the JavaScript client shipped with
+django_asgi_ws, which offers the protocol: the view wraps what it sends in
+the protocol's envelopes, and the client reconnects, resumes the room from
+its last position and keeps who is present. The page:
 
-    {"type": "message", "text": "hello", "client_id": "<a UUID of its choosing>"}
-    {"type": "typing"}
+- requests the room's last messages (``{"type": "history", "after": <id>}``,
+  the reply a list, oldest first) when it arrives, and again whenever the
+  client says it must resynchronize (the room's history could not give what
+  it missed);
+- requests each message it posts (``{"type": "post", "text": ..., "client_id":
+  <a UUID of its choosing>}``, the reply the stored message); a message posted
+  again after a reconnect is stored once;
+- sends ``{"type": "typing"}`` messages while its user types.
 
-and receives, first the history, then who is online, then what happens in
-the room::
+It receives the room's messages (with their positions, which the client keeps)
+and the typing notices of the others as messages of the room's two groups,
+and who is online as the presence of the room's group.
 
-    {"type": "history", "messages": [<message>, ...], "recovered": false}  # oldest first
-    {"type": "online", "users": ["alice", "bob"]}       # again whenever it changes
-    {"type": "message", "id": 7, "author": "alice", "text": "hello",
-     "created": "2025-01-01T12:00:00+00:00", "client_id": "...", "position": "..."}
-    {"type": "typing", "user": "bob"}
-    {"type": "resync"}
-    {"type": "error", "error": "..."}
-
-The room's group keeps a history (WEBSOCKET_BROADCAST["HISTORY"]): a page
-that comes back gives the position of the last message it received
-(``?since=``), and receives what it missed as ordinary messages, after a
-``history`` with no messages and ``"recovered": true``. When the history
-cannot give it all (too old, or the server restarted), the ``history`` holds
-the messages stored after ``?after=`` (the last id the page has) instead. A
-``resync`` says that messages were lost while the connection stood: the
-page reconnects, without its position.
-
-A connection without a logged-in user is accepted and closed at once with
-LOGIN_REQUIRED, one to a room that does not exist with NO_SUCH_ROOM: a
-browser shows a refused handshake as code 1006, the same as a server that is
-down, while these codes and their reasons reach the page.
+A connection without a logged-in user is closed with LOGIN_REQUIRED, one to a
+room that does not exist with NO_SUCH_ROOM: the client hears these codes (a
+browser shows a refused handshake as 1006, the same as a server that is down)
+and stops reconnecting.
 """
 
 from __future__ import annotations
@@ -36,11 +29,13 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from django_asgi_ws import WebSocket, broadcast
 from django_asgi_ws.broadcast import Message as GroupMessage
 from django_asgi_ws.decorators import login_required
+from django_asgi_ws.exceptions import RequestError
 from django_asgi_ws.views import WebSocketView
 
 from .models import MESSAGE_MAX_LENGTH, Message, Room
@@ -56,7 +51,7 @@ TYPING_INTERVAL = 1.0
 
 @login_required(close_code=LOGIN_REQUIRED, reason="Log in to chat.")
 class ChatRoom(WebSocketView):
-    encoding = "json"
+    client_protocol = True
     presence_events = True
 
     user: Any
@@ -64,85 +59,69 @@ class ChatRoom(WebSocketView):
     last_typing = 0.0
 
     async def on_connect(self, websocket: WebSocket) -> None:
-        user = await websocket.auser()  # logged in: login_required saw to it
-        # Accept before refusing, so that the page learns why (see above).
-        await websocket.accept()
+        self.user = await websocket.auser()  # logged in: login_required saw to it
         room = await Room.objects.filter(slug=self.kwargs["slug"]).afirst()
         if room is None:
             await websocket.close(NO_SUCH_ROOM, "No such room.")
             return
-        self.user, self.room = user, room
-        # Join before reading the history: a message stored meanwhile is then
-        # in the history, or in the group, or in both (the page keeps one copy
-        # by id), but never lost in between.
-        await self.join(room.group, since=websocket.GET.get("since") or None)
-        await self.join(room.typing_group)
-        assert self.subscription is not None
-        await self.subscription.track(room.group, user.get_username())
-        if self.recovered:
-            # What the page missed follows, from the group's history.
-            await websocket.send_json({"type": "history", "messages": [], "recovered": True})
-        else:
-            messages = await self.history(websocket)
-            await websocket.send_json({"type": "history", "messages": messages, "recovered": False})
-        await self.send_online(websocket)
+        self.room = room
+        # Joins the groups, from the positions the client gave back (?since=).
+        await websocket.accept()
 
-    async def history(self, websocket: WebSocket) -> list[dict[str, Any]]:
-        """The last messages of the room, oldest first; only newer ones than ``?after=``."""
+    async def get_groups(self) -> Sequence[str]:
+        return [self.room.group, self.room.typing_group]
+
+    async def get_presence(self, group: str) -> tuple[str, Any] | None:
+        return (self.user.get_username(), None) if group == self.room.group else None
+
+    async def on_request(self, websocket: WebSocket, data: Any) -> Any:
+        kind = data.get("type") if isinstance(data, dict) else None
+        if kind == "history":
+            return await self.history(data.get("after"))
+        if kind == "post":
+            return await self.post(data)
+        raise RequestError("unknown", f"Unknown request {kind!r}.")
+
+    async def history(self, after: Any) -> list[dict[str, Any]]:
+        """The last messages of the room, oldest first; only newer ones than *after* (an id)."""
         messages = Message.objects.filter(room=self.room).select_related("author")
-        after = websocket.GET.get("after", "")
-        if re.fullmatch(r"[0-9]{1,18}", after):  # an id (anything else: a first visit)
+        if re.fullmatch(r"[0-9]{1,18}", str(after)):  # an id (anything else: a first visit)
             messages = messages.filter(id__gt=int(after))
         latest = [message async for message in messages.order_by("-id")[:HISTORY_SIZE]]
         return [message.as_json() for message in reversed(latest)]
 
+    async def post(self, data: dict[str, Any]) -> dict[str, Any]:
+        text = data.get("text")
+        text = text.strip() if isinstance(text, str) else ""
+        if not 0 < len(text) <= MESSAGE_MAX_LENGTH:
+            raise RequestError("invalid", f"A message is 1 to {MESSAGE_MAX_LENGTH} characters.")
+        try:
+            client_id = uuid.UUID(str(data.get("client_id")))
+        except ValueError:
+            raise RequestError("invalid", "client_id must be a UUID.") from None
+        message, created = await Message.objects.aget_or_create(
+            author=self.user, client_id=client_id, defaults={"room": self.room, "text": text}
+        )
+        if message.room_id != self.room.pk:
+            raise RequestError("invalid", "client_id was used in another room.")
+        message.author = self.user
+        if created:
+            await broadcast.publish(self.room.group, message.as_json())
+        # Posted again after a reconnect: already stored and sent to the room,
+        # so only the reply tells the page.
+        return message.as_json()
+
     async def on_receive(self, websocket: WebSocket, data: Any) -> None:
-        kind = data.get("type") if isinstance(data, dict) else None
-        if kind == "message":
-            await self.post(websocket, data)
-        elif kind == "typing":
+        if isinstance(data, dict) and data.get("type") == "typing":
             now = time.monotonic()
             if now - self.last_typing >= TYPING_INTERVAL:
                 self.last_typing = now
                 await broadcast.publish(
                     self.room.typing_group, {"type": "typing", "user": self.user.get_username()}
                 )
-        else:
-            await websocket.send_json({"type": "error", "error": f"Unknown message {kind!r}."})
-
-    async def post(self, websocket: WebSocket, data: dict[str, Any]) -> None:
-        text = data.get("text")
-        text = text.strip() if isinstance(text, str) else ""
-        if not 0 < len(text) <= MESSAGE_MAX_LENGTH:
-            error = f"A message is 1 to {MESSAGE_MAX_LENGTH} characters."
-            await websocket.send_json({"type": "error", "error": error})
-            return
-        try:
-            client_id = uuid.UUID(str(data.get("client_id")))
-        except ValueError:
-            await websocket.send_json({"type": "error", "error": "client_id must be a UUID."})
-            return
-        message, created = await Message.objects.aget_or_create(
-            author=self.user, client_id=client_id, defaults={"room": self.room, "text": text}
-        )
-        if created:
-            await broadcast.publish(self.room.group, message.as_json())
-        elif message.room_id == self.room.pk:
-            # Sent again after a reconnect: already stored (and sent to the
-            # room), so only this page needs to hear of it.
-            message.author = self.user
-            await websocket.send_json(message.as_json())
-
-    async def send_online(self, websocket: WebSocket) -> None:
-        online = await broadcast.presence(self.room.group)
-        await websocket.send_json({"type": "online", "users": sorted(online)})
 
     async def on_group_message(self, websocket: WebSocket, message: GroupMessage) -> None:
-        if message.event == "gap":
-            await websocket.send_json({"type": "resync"})
-        elif message.event in ("join", "leave"):
-            await self.send_online(websocket)
-        elif message.position is not None:  # a chat message, from the room's history
-            await websocket.send_json({**message.data, "position": message.position})
-        elif message.data.get("user") != self.user.get_username():
-            await websocket.send_json(message.data)  # nobody needs to see themselves typing
+        if message.group == self.room.typing_group and message.event == "message":
+            if message.data.get("user") == self.user.get_username():
+                return  # nobody needs to see themselves typing
+        await super().on_group_message(websocket, message)

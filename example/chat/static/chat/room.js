@@ -1,22 +1,19 @@
-// The page of a chat room: one websocket to /ws/rooms/<slug>/ (chat/ws_views.py),
-// opened again, after a growing pause, whenever it closes for a reason that may pass.
+// The page of a chat room, on django_asgi_ws's JavaScript client (client.js):
+// the client reconnects, resumes the room from its last position and keeps who
+// is present; this page only shows what happens (chat/ws_views.py says what
+// the room's websocket speaks).
 (function () {
   "use strict";
 
-  // Close codes of chat/ws_views.py: reconnecting would not help.
+  // Close codes of chat/ws_views.py. The client stops for good on both
+  // (4400-4499 are final), and the page says why.
   const LOGIN_REQUIRED = 4401;
-  const NO_SUCH_ROOM = 4404;
-  // Pause before reconnecting: doubled after each attempt that fails, up to the
-  // cap, and drawn between half and all of that so that the pages of a
-  // restarted server do not all come back at the same instant.
-  const RETRY_FIRST_MS = 500;
-  const RETRY_MAX_MS = 10000;
   // While the user types, a typing notice goes out at most this often...
   const TYPING_EVERY_MS = 2000;
   // ...and the others show it for this long unless a new one comes.
   const TYPING_SHOWN_MS = 3000;
 
-  const slug = JSON.parse(document.getElementById("room-slug").textContent);
+  const url = JSON.parse(document.getElementById("room-url").textContent);
   const me = JSON.parse(document.getElementById("username").textContent);
   const status = document.getElementById("status");
   const loginLink = document.getElementById("login");
@@ -27,101 +24,97 @@
   const form = document.getElementById("form");
   const input = document.getElementById("message");
 
-  let socket = null;
-  let failures = 0; // attempts in a row that did not reach the room
-  let lastId = 0; // the newest message shown; a resync asks for what came after it
-  // The position of the last message received live: a reconnect gives it back,
-  // and the room's history sends what was missed since.
-  let lastPosition = null;
-  let resyncing = false; // reconnecting at once, without the position
+  let lastId = 0; // the newest message shown: the history is asked for what came after it
   let lastTypingSent = 0;
-  const pending = new Map(); // client_id -> list item of a message not yet confirmed
+  const pending = new Map(); // client_id -> list item of a message not yet stored
   const typing = new Map(); // username -> timer that takes them off the typing line
+
+  const connection = new DjangoAsgiWs.Connection(url);
+
+  connection.on("state", function ({ state }) {
+    if (state === "open") {
+      setStatus("open", "connected");
+    } else if (state === "connecting") {
+      setStatus("connecting", "connecting");
+    }
+  });
+
+  connection.on("reconnecting", function ({ delay }) {
+    onlineLine.textContent = "";
+    typing.forEach(clearTimeout);
+    typing.clear();
+    renderTyping();
+    setStatus("reconnecting", "reconnecting in " + (delay / 1000).toFixed(1) + " s");
+  });
+
+  connection.on("open", function ({ reconnected }) {
+    if (!reconnected) {
+      loadHistory();
+    }
+    // Messages whose post failed with the connection: the server stores each
+    // client_id once, so one that did arrive is only confirmed again.
+    for (const [clientId, item] of pending) {
+      if (!item.dataset.posting) {
+        post(clientId, item);
+      }
+    }
+  });
+
+  // The room's history could not give what was missed: fetch it by id instead.
+  connection.on("resync", loadHistory);
+
+  connection.on("message", function ({ data, group }) {
+    if (group && group.startsWith("chat.typing.")) {
+      showTyping(data.user);
+    } else {
+      show(data);
+    }
+  });
+
+  connection.on("presence", function ({ group, members }) {
+    if (group.startsWith("chat.room.")) {
+      onlineLine.textContent = Object.keys(members).sort().join(", ");
+    }
+  });
+
+  connection.on("stop", function ({ code, reason }) {
+    setStatus("closed", "closed: " + (reason || "code " + code));
+    onlineLine.textContent = "";
+    loginLink.hidden = code !== LOGIN_REQUIRED;
+    for (const field of form.elements) {
+      field.disabled = true;
+    }
+  });
 
   function setStatus(state, text) {
     status.dataset.state = state;
     status.textContent = text;
   }
 
-  function connect() {
-    const params = new URLSearchParams();
-    if (lastId) {
-      params.set("after", lastId);
-    }
-    if (lastPosition) {
-      params.set("since", lastPosition);
-    }
-    const query = params.size ? "?" + params : "";
-    socket = new WebSocket(wsUrl("/ws/rooms/" + encodeURIComponent(slug) + "/" + query));
-    setStatus("connecting", "connecting");
-    socket.addEventListener("open", onOpen);
-    socket.addEventListener("message", onMessage);
-    socket.addEventListener("close", onClose);
+  function loadHistory() {
+    connection.request({ type: "history", after: lastId }).then(
+      (history) => history.forEach(show),
+      () => {} // the connection dropped: the next open or resync asks again
+    );
   }
 
-  function send(data) {
-    if (socket !== null && socket.readyState === WebSocket.OPEN) {
-      socket.send(JSON.stringify(data));
-    }
-  }
-
-  function onOpen() {
-    setStatus("open", "connected");
-    // Messages sent while the connection was down, or whose confirmation was
-    // lost with it. The server stores each client_id once, so one that did
-    // arrive is only confirmed again.
-    for (const [clientId, item] of pending) {
-      send({ type: "message", text: item.dataset.text, client_id: clientId });
-    }
-  }
-
-  function onMessage(event) {
-    const data = JSON.parse(event.data);
-    if (data.type === "history") {
-      failures = 0; // the room is reachable: the next drop starts a fresh backoff
-      data.messages.forEach(show); // none when the room's history recovered what was missed
-    } else if (data.type === "message") {
-      lastPosition = data.position;
-      show(data);
-    } else if (data.type === "online") {
-      onlineLine.textContent = data.users.join(", ");
-    } else if (data.type === "resync") {
-      // Messages were lost on the server's side: fetch them by id instead.
-      lastPosition = null;
-      resyncing = true;
-      socket.close();
-    } else if (data.type === "typing") {
-      showTyping(data.user);
-    } else if (data.type === "error") {
-      errorLine.textContent = data.error;
-      errorLine.hidden = false;
-    }
-  }
-
-  function onClose(event) {
-    socket = null;
-    onlineLine.textContent = "";
-    typing.forEach(clearTimeout);
-    typing.clear();
-    renderTyping();
-    if (event.code === LOGIN_REQUIRED || event.code === NO_SUCH_ROOM) {
-      setStatus("closed", "closed: " + event.reason);
-      loginLink.hidden = event.code !== LOGIN_REQUIRED;
-      for (const field of form.elements) {
-        field.disabled = true;
+  function post(clientId, item) {
+    item.dataset.posting = "yes";
+    const request = { type: "post", text: item.dataset.text, client_id: clientId };
+    connection.request(request).then(
+      function (message) {
+        show(message);
+      },
+      function (error) {
+        delete item.dataset.posting;
+        if (error.code === "invalid") {
+          pending.delete(clientId);
+          item.remove();
+          errorLine.textContent = error.message;
+          errorLine.hidden = false;
+        } // else lost with the connection: posted again once it is back
       }
-      return;
-    }
-    if (resyncing) {
-      resyncing = false;
-      connect();
-      return;
-    }
-    const ceiling = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** failures);
-    const pause = ceiling / 2 + (Math.random() * ceiling) / 2;
-    failures += 1;
-    setStatus("reconnecting", "reconnecting in " + (pause / 1000).toFixed(1) + " s");
-    setTimeout(connect, pause);
+    );
   }
 
   function render(message) {
@@ -159,7 +152,7 @@
     for (const other of shown) {
       const id = Number(other.dataset.id);
       if (id === message.id) {
-        return; // in both the history and the room's live messages
+        return; // in both a reply and the room's messages, or in the history too
       }
       if (id > message.id) {
         next = other;
@@ -216,7 +209,9 @@
     item.dataset.text = text;
     messages.appendChild(item);
     pending.set(clientId, item);
-    send({ type: "message", text: text, client_id: clientId });
+    if (connection.state === "open") {
+      post(clientId, item);
+    } // else posted when the connection opens
     errorLine.hidden = true;
     input.value = "";
     lastTypingSent = 0;
@@ -224,11 +219,10 @@
 
   input.addEventListener("input", function () {
     const now = Date.now();
-    if (input.value !== "" && now - lastTypingSent >= TYPING_EVERY_MS) {
+    // Typing notices are never queued: stale ones would only mislead.
+    if (input.value !== "" && connection.state === "open" && now - lastTypingSent >= TYPING_EVERY_MS) {
       lastTypingSent = now;
-      send({ type: "typing" });
+      connection.send({ type: "typing" });
     }
   });
-
-  connect();
 })();
