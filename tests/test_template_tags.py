@@ -233,6 +233,8 @@ async def test_under_a_root_path_the_url_carries_the_prefix() -> None:
 
 @override_settings(ROOT_URLCONF=__name__, FORCE_SCRIPT_NAME="/forced")
 async def test_force_script_name_is_the_prefix_of_the_url() -> None:
-    url = await page_through_the_asgi_application("/forced/page/")
+    # Requested without the prefix: Django before 5.0 does not strip FORCE_SCRIPT_NAME
+    # from an ASGI request's path, and later versions strip it only where it is.
+    url = await page_through_the_asgi_application("/page/")
     assert url == "ws://testserver/forced/ws/ping/"
     await assert_the_websocket_answers("/forced/ws/ping/")
