@@ -92,8 +92,26 @@ def _data_fields(data: Any) -> dict[str, Any]:
     return {"data": data}
 
 
+_last_message: tuple[Any, str, str | None, str] | None = None
+_last_group_frame = ""
+
+
 def group_frame(message: Message) -> str:
-    """A group's message, join, leave or gap marker, as the client protocol sends it."""
+    """A group's message, join, leave or gap marker, as the client protocol sends it.
+
+    Encoded once for all the subscribers of the process: they get the same
+    read-only data, so the last frame is kept, by the data's identity.
+    """
+    global _last_message, _last_group_frame
+    key = (message.data, message.group, message.position, message.event)
+    last = _last_message
+    if last is not None and last[0] is key[0] and last[1:] == key[1:]:
+        return _last_group_frame
+    _last_message, _last_group_frame = key, _encode_group_message(message)
+    return _last_group_frame
+
+
+def _encode_group_message(message: Message) -> str:
     if message.event == "message":
         return encode(
             {

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from django_asgi_ws import broadcast
+from django_asgi_ws import broadcast, frames
 from django_asgi_ws import client_protocol as protocol
 from django_asgi_ws.broadcast.errors import BroadcastError
 from django_asgi_ws.broadcast.history import parse_position
@@ -184,4 +184,4 @@ class GroupsMixin:
         elif isinstance(message.data, bytes):
             await websocket.send_bytes(message.data)
         else:
-            await websocket.send_json(message.data)
+            await websocket.send_text(frames.shared_json(message.data))

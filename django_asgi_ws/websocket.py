@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from asgiref.sync import sync_to_async
 from django.core.serializers.json import DjangoJSONEncoder
 
+from django_asgi_ws import frames
 from django_asgi_ws.client_protocol import PLAIN, PROTOCOL, offers_protocol, refusal_code
 from django_asgi_ws.db import connection_has_thread, open_connections, receive_between_requests
 from django_asgi_ws.deadlines import HandshakeDeadline
@@ -65,6 +66,7 @@ class WebSocket(HandshakeRequest):
         "_implied_subprotocol",
         "_receive",
         "_send",
+        "_write_frame",
         "accepted",
         "accepted_subprotocol",
         "close_code",
@@ -109,6 +111,9 @@ class WebSocket(HandshakeRequest):
         #: The close reason once the connection is closed.
         self.close_reason: str = ""
         self._request: HttpRequest | None = None
+        # The server's writer of prepared frames, where it offers one (see frames).
+        prepared = (scope.get("extensions") or {}).get(frames.EXTENSION) or {}
+        self._write_frame: Callable[[bytes], bool] | None = prepared.get("write")
         self._accept_hook: AcceptHook | None = None
         # What accept() chooses when the view names no subprotocol: the client
         # protocol, for a WebSocketView that speaks it to a client that offered it.
@@ -228,6 +233,9 @@ class WebSocket(HandshakeRequest):
         """Send *data* as a text message."""
         if self.state is not CONNECTED:
             raise RuntimeError(not_connected("send", self.state))
+        write = self._write_frame
+        if write is not None and type(data) is str and write(frames.text_frame(data)):
+            return
         try:
             await self._send({"type": "websocket.send", "text": data})
         except OSError as exc:

@@ -54,6 +54,19 @@ def test_echo_text_binary_and_empty_messages(server: tuple[str, LiveServer]) -> 
             assert ws.recv(timeout=5) == message
 
 
+@pytest.mark.parametrize("compression", ["deflate", None])
+def test_texts_of_every_frame_length_arrive_whole_with_compression_or_without(
+    server: tuple[str, LiveServer], compression: str | None
+) -> None:
+    """Without compression, our uvicorn integration writes text frames it built itself."""
+    _, live = server
+    texts = ["", "é" * 62, "x" * 125, "x" * 126, "ü" * 32_768, "x" * 65_535, "x" * 65_536]
+    with connect(live.url + "/ws/echo/", compression=compression) as ws:
+        for text in texts:
+            ws.send(text)
+            assert ws.recv(timeout=5) == text
+
+
 def test_the_application_sends_empty_messages(server: tuple[str, LiveServer]) -> None:
     _, live = server
     with connect(live.url + "/ws/empty/") as ws:

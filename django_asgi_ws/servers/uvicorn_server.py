@@ -20,6 +20,7 @@ from typing import Any
 
 import uvicorn
 
+from django_asgi_ws import frames
 from django_asgi_ws.asgi_types import ASGIApp
 from django_asgi_ws.servers.base import ReadyCallback, ServerOptions
 from django_asgi_ws.servers.versions import check_server_versions, check_websocket_library
@@ -43,6 +44,28 @@ def websocket_protocol_class() -> Any:
             super().__init__(*args, **kwargs)
             self._receive_frame = self.conn.recv_frame
             self.conn.recv_frame = self._receive_frame_between_fragments  # type: ignore[method-assign]
+
+        def handle_connect(self, event: Any) -> None:
+            super().handle_connect(event)
+            # Built above; the application's task has not started yet.
+            self.scope["extensions"][frames.EXTENSION] = {"write": self._write_prepared_frame}
+
+        def _write_prepared_frame(self, frame: bytes) -> bool:
+            """Write a frame built by ``frames``, if the socket can take it as it is.
+
+            Not once closing, nor with an extension negotiated (compression
+            differs per socket): the caller then sends through ``send``.
+            """
+            conn = self.conn
+            if (
+                conn.state is not State.OPEN
+                or conn.extensions
+                or self.close_sent
+                or self.transport.is_closing()
+            ):
+                return False
+            self.transport.write(frame)
+            return True
 
         def _receive_frame_between_fragments(self, frame: Any) -> None:
             """Let a close frame end the message whose fragments are arriving.

@@ -1,0 +1,67 @@
+"""Text frames built once per message, for the servers that let us write them ourselves.
+
+A broadcast sends the same text to every subscriber, and a frame from the
+server is not masked (RFC 6455, 5.1): the same bytes suit every socket that
+negotiated no extension (no permessage-deflate, whose compression differs per
+socket). Our server integration for uvicorn offers the ASGI extension
+:data:`EXTENSION`, whose ``write`` takes such a frame and returns whether it
+wrote it; ``WebSocket.send_text`` uses it, and falls back to the ASGI
+``websocket.send`` when it says no (a socket closing, compression on) or where
+no server offers it.
+
+The last text framed is kept, with its frame: the subscribers of a broadcast
+send the very same ``str`` object, so one frame serves them all.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+
+__all__ = ["EXTENSION", "shared_json", "text_frame"]
+
+#: The ASGI extension (in ``scope["extensions"]``) that writes a prepared frame.
+EXTENSION = "django_asgi_ws.frames"
+
+_FIN_TEXT = 0x81
+_last_text: str | None = None
+_last_frame = b""
+
+
+def text_frame(text: str) -> bytes:
+    """The unmasked, unfragmented text frame of *text*."""
+    global _last_text, _last_frame
+    if text is _last_text:
+        return _last_frame
+    payload = text.encode()
+    length = len(payload)
+    if length < 126:
+        header = bytes((_FIN_TEXT, length))
+    elif length < 1 << 16:
+        header = struct.pack("!BBH", _FIN_TEXT, 126, length)
+    else:
+        header = struct.pack("!BBQ", _FIN_TEXT, 127, length)
+    frame = header + payload
+    # Holding the text keeps its id from being reused by another object.
+    _last_text, _last_frame = text, frame
+    return frame
+
+
+_last_data: Any = None
+_last_json = ""
+
+
+def shared_json(data: Any) -> str:
+    """The JSON text of a group message's data, encoded once for all its subscribers.
+
+    Group messages are read-only (every subscription of the process gets the
+    same object), so the text of the last one is kept by identity.
+    """
+    global _last_data, _last_json
+    if data is not _last_data or data is None:
+        _last_json = json.dumps(data, cls=DjangoJSONEncoder, separators=(",", ":"))
+        _last_data = data
+    return _last_json
