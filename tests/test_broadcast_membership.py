@@ -17,7 +17,7 @@ import django_asgi_ws
 from django_asgi_ws.broadcast import SubscriberTooSlow, Subscription
 from django_asgi_ws.broadcast.backends.memory import MemoryBackend
 from django_asgi_ws.broadcast.broker import BrokerBackend, Command
-from django_asgi_ws.broadcast.membership import Delivery, LocalGroups, Subscriber
+from django_asgi_ws.broadcast.membership import Delivery, LocalGroups, Message, Subscriber
 from django_asgi_ws.broadcast.options import OverflowPolicy
 
 
@@ -260,7 +260,7 @@ async def test_put_queues_up_to_queue_size_and_reports_drops_to_the_registry(
     registry = RegistryRecorder()
     full = make_subscription(registry, overflow=overflow)
     for number in range(3):
-        full.put(("g", number, None, "message"))
+        full.put(Message("g", number))
     assert (full.pending, full.dropped, registry.calls) == (pending, dropped, reported)
     if overflow == "close":
         with pytest.raises(SubscriberTooSlow):
@@ -273,7 +273,7 @@ async def test_backend_closed_ends_the_subscription_without_calling_the_registry
     registry = RegistryRecorder()
     ended = make_subscription(registry, "g")
     await ended.__aenter__()
-    ended.put(("g", "queued", None, "message"))
+    ended.put(Message("g", "queued"))
     registry.calls.clear()
     ended.backend_closed()
     assert ended.closed

@@ -32,7 +32,7 @@ from django_asgi_ws.broadcast.history import (
     positions_by_group,
     validate_history,
 )
-from django_asgi_ws.broadcast.membership import Delivery, LocalGroups, Subscriber
+from django_asgi_ws.broadcast.membership import Delivery, LocalGroups, Message, Subscriber
 from django_asgi_ws.broadcast.options import (
     DEFAULT_OVERFLOW,
     DEFAULT_PREFIX,
@@ -292,7 +292,7 @@ class Backend(Publishing, Tracking):
             return
         # Decoded once, and the same objects handed to every subscription: a
         # copy each would cost more than the whole rest of the fan-out.
-        delivery: Delivery = (group, data, position, "message")
+        delivery = Message(group, data, position, "message")
         for subscriber in members:
             subscriber.put(delivery)
 
@@ -303,13 +303,13 @@ class Backend(Publishing, Tracking):
         except ValueError as exc:
             logger.warning("Skipped a malformed presence event in group %r: %s", group, exc)
             return
-        delivery: Delivery = (group, member, None, event)
+        delivery = Message(group, member, None, event)
         for subscriber in self._local.members(group):
             if subscriber.presence_events:
                 subscriber.put(delivery)
 
     def _deliver_gap(self, group: str, position: str | None) -> None:
         """Tell every subscription of *group* that messages before *position* were lost."""
-        delivery: Delivery = (group, None, position, "gap")
+        delivery = Message(group, None, position, "gap")
         for subscriber in self._local.members(group):
             subscriber.put(delivery)

@@ -8,8 +8,7 @@ the backend's module: imports go one way, from the backend to the subscription.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 from django_asgi_ws.broadcast.history import Position
 
@@ -18,13 +17,14 @@ from django_asgi_ws.broadcast.history import Position
 #: presence event (someone was tracked in the group, or no longer is).
 Event = Literal["message", "gap", "join", "leave"]
 
-#: (group, the decoded message shared by every subscriber, its position, the event).
-Delivery = tuple[str, Any, "str | None", Event]
 
+class Message(NamedTuple):
+    """A message as received, with the group it was published to and its position.
 
-@dataclass(frozen=True)
-class Message:
-    """A message as received, with the group it was published to and its position."""
+    One object per message and process: the backend makes it once, and every
+    subscription of the process receives that very object (a fan-out then
+    allocates nothing per subscriber). Like the data it holds, it is read-only.
+    """
 
     #: The group the message was published to.
     group: str
@@ -38,6 +38,10 @@ class Message:
     #: :doc:`delivery`): whoever needs them must resynchronize; ``"join"`` or
     #: ``"leave"`` for a presence event (``data`` is ``{"key": ..., "meta": ...}``).
     event: Event = "message"
+
+
+#: What a backend hands a subscription: the Message itself.
+Delivery = Message
 
 
 class Subscriber(Protocol):

@@ -16,7 +16,7 @@ import logging
 
 from django_asgi_ws.broadcast.encoding import parse, unpack
 from django_asgi_ws.broadcast.history import HistoryRead, Position, format_position, parse_position
-from django_asgi_ws.broadcast.membership import Delivery
+from django_asgi_ws.broadcast.membership import Delivery, Message
 
 logger = logging.getLogger("django_asgi_ws.broadcast")
 
@@ -27,7 +27,7 @@ def deliveries_of(group: str, read: HistoryRead, after: Position) -> list[Delive
     for sequence, frame in read.entries:
         position = format_position(after.incarnation, sequence)
         try:
-            deliveries.append((group, parse(unpack(frame)), position, "message"))
+            deliveries.append(Message(group, parse(unpack(frame)), position, "message"))
         except ValueError as exc:
             logger.warning("Skipped a malformed message in group %r: %s", group, exc)
     return deliveries

@@ -203,14 +203,14 @@ class Subscription:
         delivery = await self._next()
         if delivery is None:
             raise RuntimeError("The subscription is closed.")
-        return delivery[1] if delivery[3] == "message" else Message(*delivery)
+        return delivery.data if delivery.event == "message" else delivery
 
     async def get_message(self) -> Message:
         """The next message and its group; RuntimeError once the subscription is closed."""
         delivery = await self._next()
         if delivery is None:
             raise RuntimeError("The subscription is closed.")
-        return Message(*delivery)
+        return delivery
 
     def get_message_nowait(self) -> Message | None:
         """The next message and its group if one waits, else None; never waits.
@@ -220,7 +220,7 @@ class Subscription:
         if self._too_slow:
             raise SubscriberTooSlow(self.queue_size)
         if self._queue:
-            return Message(*self._queue.popleft())
+            return self._queue.popleft()
         if self._closed:
             raise RuntimeError("The subscription is closed.")
         return None
@@ -247,7 +247,7 @@ class Subscription:
         delivery = await self._next()
         if delivery is None:
             raise StopAsyncIteration
-        return delivery[1] if delivery[3] == "message" else Message(*delivery)
+        return delivery.data if delivery.event == "message" else delivery
 
     async def _next(self) -> Delivery | None:
         """The next delivery, or None once closed."""
