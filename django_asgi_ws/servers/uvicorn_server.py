@@ -53,12 +53,16 @@ def websocket_protocol_class() -> Any:
         def _write_prepared_frame(self, frame: bytes) -> bool:
             """Write a frame built by ``frames``, if the socket can take it as it is.
 
-            Not once closing, nor with an extension negotiated (compression
-            differs per socket): the caller then sends through ``send``.
+            Not while the transport's buffer is full (``send`` waits for it to
+            drain: a client that reads slowly slows its sender down), not once
+            closing, nor with an extension negotiated (compression differs per
+            socket): the caller then sends through ``send``.
             """
             conn = self.conn
             if (
-                conn.state is not State.OPEN
+                not self.writable.is_set()
+                or self.disconnected
+                or conn.state is not State.OPEN
                 or conn.extensions
                 or self.close_sent
                 or self.transport.is_closing()
