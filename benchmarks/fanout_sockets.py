@@ -68,6 +68,7 @@ STACKS: dict[str, tuple[str, str | None, str]] = {
     "bare": ("bare_fanout:app", None, "/ws/"),
     "ours-view": (*OURS, "/ws/view/"),
     "ours-function": (*OURS, "/ws/function/"),
+    "ours-tutorial": (*OURS, "/ws/tutorial/"),
     "django-socket": ("benchsite.asgi_django_socket:application",
                       "benchsite.settings_fanout_django_socket", "/ws/"),
     "channels": ("benchsite.asgi_fanout_channels:application",
@@ -105,6 +106,7 @@ def all_targets() -> list[Target]:
         for stack in ("ours-view", "ours-function"):
             targets += [Target(stack, server, layer) for layer in ("memory", "redis", "postgres")]
             targets.append(Target(stack, server, entry=True))
+        targets += [Target("ours-tutorial", server), Target("ours-tutorial", server, entry=True)]
         for stack in ("django-socket", "channels"):
             targets += [Target(stack, server, layer) for layer in ("memory", "redis")]
     return targets
@@ -140,6 +142,8 @@ class Fanout:
         self.publisher.send(WSMsgType.TEXT, payload)
 
     def deliver(self, subscriber: Subscriber, payload: bytes) -> None:
+        if payload[:1] == b'"':  # sent on as JSON (ours-tutorial)
+            payload = payload[1:]
         now, sequence = time.perf_counter_ns(), int(payload[:8])
         if sequence <= subscriber.last:
             self.duplicates += 1

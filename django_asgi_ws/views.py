@@ -135,6 +135,9 @@ class WebSocketView(GroupsMixin):
             await self._received(websocket, data)
         # In a group: wait for the client and the groups at once.
         events = ClientAndGroups(lambda: self.receive_message(websocket), self.subscription)
+        subscription = self.subscription
+        if type(self).on_group_message is GroupsMixin.on_group_message:
+            subscription.set_direct(self._sender_while_idle(events))
         try:
             while True:
                 event = await events.next()
@@ -143,6 +146,7 @@ class WebSocketView(GroupsMixin):
                 else:
                     await self._received(websocket, event)
         finally:
+            subscription.set_direct(None)
             await events.aclose()
 
     async def _received(self, websocket: WebSocket, data: Any) -> None:

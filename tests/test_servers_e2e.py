@@ -9,11 +9,13 @@ production entry point (``uvicorn --ws ...``, gunicorn with our worker,
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
+from websockets.typing import Subprotocol
 
 from tests.live import ALL_SERVERS, DENIAL_RESPONSES, LiveServer, live_server
 from tests.outcomes import OUTCOMES, Outcome
@@ -65,6 +67,35 @@ def test_texts_of_every_frame_length_arrive_whole_with_compression_or_without(
         for text in texts:
             ws.send(text)
             assert ws.recv(timeout=5) == text
+
+
+def test_a_room_delivers_every_message_in_order_whatever_the_socket_negotiated(
+    server: tuple[str, LiveServer],
+) -> None:
+    """On uvicorn, uncompressed sockets get a room's messages in the publisher's turn."""
+    _, live = server
+    room = uuid.uuid4().hex[:12]
+    count = 300
+    with (
+        connect(f"{live.url}/ws/room/{room}/", compression=None) as plain,
+        connect(f"{live.url}/ws/room/{room}/") as deflated,
+        connect(
+            f"{live.url}/ws/protocol-room/{room}/",
+            compression=None,
+            subprotocols=[Subprotocol("django-asgi-ws.v1")],
+        ) as enveloped,
+    ):
+        assert json.loads(enveloped.recv(timeout=5))["type"] == "welcome"
+        for number in range(count):
+            plain.send(json.dumps({"n": number}))
+        for ws in (plain, deflated):
+            assert [json.loads(ws.recv(timeout=5))["n"] for _ in range(count)] == list(range(count))
+        received = []
+        while len(received) < count:
+            frame = json.loads(enveloped.recv(timeout=5))
+            if frame["type"] == "message":
+                received.append(frame["data"]["n"])
+        assert received == list(range(count))
 
 
 def test_the_application_sends_empty_messages(server: tuple[str, LiveServer]) -> None:

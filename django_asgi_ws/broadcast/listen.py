@@ -36,6 +36,9 @@ class ClientAndGroups:
         self._receive_client = receive_client
         self.subscription = subscription
         self._client: asyncio.Future[Any] | None = None
+        #: Whether the reader waits in :meth:`next` with nothing left to hand
+        #: over: a message arriving now would be the next thing it handles.
+        self.idle = False
         # What next() awaits while both sides are quiet: the subscription's ready
         # future, which the client's read also completes when it ends first.
         self._waiter: asyncio.Future[None] | None = None
@@ -64,9 +67,11 @@ class ClientAndGroups:
             if message is not None:
                 return message
             waiter = self._waiter = self.subscription.ready()
+            self.idle = True
             try:
                 await waiter
             finally:
+                self.idle = False
                 self._waiter = None
         self._client = None
         return client.result()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -75,6 +75,9 @@ class Subscription:
         self._waiter: asyncio.Future[None] | None = None
         self._closed = False
         self._too_slow = False
+        # A reader that can take a message in the publisher's turn, when nothing
+        # waits before it (see set_direct).
+        self._direct: Callable[[Delivery], bool] | None = None
 
     def __repr__(self) -> str:
         groups = sorted(self._groups or self._initial)
@@ -282,6 +285,9 @@ class Subscription:
             return
         if self._seams and not self._seams.admit(delivery):
             return
+        direct = self._direct
+        if direct is not None and not self._queue and direct(delivery):
+            return  # taken in the publisher's turn: nothing queued, nobody woken
         if len(self._queue) >= self.queue_size:
             if self.overflow == "close":
                 self._too_slow = True
@@ -296,6 +302,17 @@ class Subscription:
             self.backend.report_dropped(self, 1)
         self._queue.append(delivery)
         self._wake()
+
+    def set_direct(self, reader: Callable[[Delivery], bool] | None) -> None:
+        """Offer each message to *reader* before queueing it, while nothing is queued.
+
+        *reader* runs in the publisher's turn: it sends the message on at once
+        and returns True, or returns False and the message is queued as usual.
+        For a reader that knows what its consumer would do with a message (the
+        default ``WebSocketView.on_group_message``) and that the consumer is
+        idle: a fan-out then wakes no task per subscriber. None removes it.
+        """
+        self._direct = reader
 
     def backend_closed(self) -> None:
         """End the iteration because the backend closed; called by the backend, not by views."""

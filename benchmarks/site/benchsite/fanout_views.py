@@ -6,7 +6,10 @@ Two idioms, each with its own subscriber and publisher routes:
   ``groups`` and ``on_group_message`` sending each message on with
   ``send_text``;
 - ``ws/function/``: function views, ``broadcast.subscribe()`` before
-  ``accept()`` and ``broadcast.listen()``, as ``docs/broadcast.rst`` shows.
+  ``accept()`` and ``broadcast.listen()``, as ``docs/broadcast.rst`` shows;
+- ``ws/tutorial/``: ``WebSocketView`` exactly as the tutorial's chat room:
+  ``groups`` and the default ``on_group_message``, which sends each message
+  on as JSON (the text in quotes).
 
 The backend is ``WEBSOCKET_BROADCAST`` (``settings_fanout``).
 """
@@ -36,6 +39,10 @@ class Publisher(WebSocketView):
         await broadcast.publish(GROUP, data)
 
 
+class TutorialSubscriber(WebSocketView):
+    groups = (GROUP,)
+
+
 async def subscriber(websocket: WebSocket) -> None:
     async with broadcast.subscribe(GROUP) as subscription:
         await websocket.accept()
@@ -53,6 +60,8 @@ async def publisher(websocket: WebSocket) -> None:
 urlpatterns = [
     path("ws/view/fanout/", Subscriber.as_view()),
     path("ws/view/publish/", Publisher.as_view()),
+    path("ws/tutorial/fanout/", TutorialSubscriber.as_view()),
+    path("ws/tutorial/publish/", Publisher.as_view()),
     path("ws/function/fanout/", subscriber),
     path("ws/function/publish/", publisher),
 ]
