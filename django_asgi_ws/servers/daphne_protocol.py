@@ -100,6 +100,26 @@ class WebSocketProtocol(DaphneWebSocketProtocol):  # type: ignore[misc]
         """Set while the socket's send buffer has room, or once the connection is gone."""
         return self._writable
 
+    def write_prepared_frame(self, frame: bytes) -> bool:
+        """Write a frame built by ``django_asgi_ws.frames``, if the socket can take it as it is.
+
+        Not while the send buffer is full (sends wait for it to drain), not
+        once closing, not in the middle of a message autobahn is sending, nor
+        with permessage-deflate (compression differs per socket): the caller
+        then sends through ``websocket.send``.
+        """
+        transport = self.transport
+        if (
+            not self._writable.is_set()
+            or self.state != self.STATE_OPEN
+            or self.send_state != self.SEND_STATE_GROUND
+            or self._perMessageCompress is not None
+            or transport is None
+        ):
+            return False
+        transport.write(frame)
+        return True
+
     def onConnect(self, request: Any) -> Any:
         offers = request.headers.get("sec-websocket-protocol")
         if offers is not None and not offers.isascii():

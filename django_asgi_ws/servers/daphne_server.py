@@ -40,6 +40,7 @@ import daphne
 from daphne.endpoints import build_endpoint_description_strings
 from twisted.internet import defer, threads
 
+from django_asgi_ws import frames
 from django_asgi_ws.asgi_types import ASGIApp
 from django_asgi_ws.servers.base import ReadyCallback, ServerOptions
 from django_asgi_ws.servers.daphne_protocol import Inbox, WebSocketProtocol, reactor
@@ -102,6 +103,8 @@ class Server(daphne.server.Server):  # type: ignore[misc]
             return None  # the client left during the handshake
         inbox = Inbox(protocol)
         scope.setdefault("asgi", {"version": "3.0"})
+        extensions = scope.setdefault("extensions", {})
+        extensions[frames.EXTENSION] = {"write": protocol.write_prepared_frame}
         instance = self.application(
             scope=scope, receive=inbox.get, send=functools.partial(self.handle_reply, protocol)
         )
