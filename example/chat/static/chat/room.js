@@ -61,7 +61,12 @@
   });
 
   // The room's history could not give what was missed: fetch it by id instead.
-  connection.on("resync", loadHistory);
+  // (Typing notices missed meanwhile are not worth fetching.)
+  connection.on("resync", function ({ groups }) {
+    if (groups.some((group) => group.startsWith("chat.room."))) {
+      loadHistory();
+    }
+  });
 
   connection.on("message", function ({ data, group }) {
     if (group && group.startsWith("chat.typing.")) {
