@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import sys
 import types
 import uuid
@@ -10,6 +11,20 @@ import pytest
 
 from django_asgi_ws import lifespan
 from django_asgi_ws.test import WebSocketClient
+
+
+@pytest.fixture(scope="session", autouse=True)
+def close_the_database_connections_of_asgirefs_thread() -> Iterator[None]:
+    """Async tests run their sync code in asgiref's one shared thread; close what it opened.
+
+    Those connections would otherwise be left for the interpreter's exit, where
+    Python 3.13 warns about every unclosed sqlite3 connection.
+    """
+    yield
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
+    asyncio.run(sync_to_async(connections.close_all)())
 
 
 @pytest.fixture
