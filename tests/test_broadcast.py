@@ -107,6 +107,21 @@ async def test_a_subscriber_in_another_process_receives_it_too(
         assert await receive(subscription) == ["from", "elsewhere"]
 
 
+async def test_the_subscribers_of_the_publishing_process_get_a_message_once_and_at_once(
+    backend: Backend, group: str
+) -> None:
+    """With a broker, a group without history is delivered in this process first, and
+    the broker's copy of the message, back from it, is dropped."""
+    async with backend.subscribe(group) as subscription:
+        for number in range(5):
+            await backend.publish(group, number)
+            # Already there when publish returns: no wait for the broker's round trip.
+            message = subscription.get_message_nowait()
+            assert message is not None and message.data == number
+        await asyncio.sleep(0.3)  # time for the broker's copies to come back
+        assert subscription.pending == 0
+
+
 async def test_a_subscription_receives_only_the_groups_it_joined(
     backend: Backend, group: str
 ) -> None:

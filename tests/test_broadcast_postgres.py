@@ -22,7 +22,7 @@ from django_asgi_ws.broadcast.backends.postgres_payload import (
     split,
     to_text,
 )
-from django_asgi_ws.broadcast.encoding import encode, parse, unpack
+from django_asgi_ws.broadcast.encoding import encode, parse, split_origin, unpack, with_origin
 from tests.broadcast_support import (
     eventually,
     postgres_dsn,
@@ -61,6 +61,13 @@ def test_a_payload_is_ascii_text_that_gives_the_frame_back(message: Any) -> None
     text = to_text(encode(message))
     assert text.isascii()
     assert parse(unpack(from_text(text))) == message
+
+
+def test_a_payload_carries_the_origin_of_the_process_that_published_it() -> None:
+    text = to_text(with_origin(b"0123456789abcdef", encode({"a": "é"})))
+    assert text == 'O0123456789abcdef J{"a":"\\u00e9"}'
+    origin, frame = split_origin(from_text(text))
+    assert (origin, parse(unpack(frame))) == (b"0123456789abcdef", {"a": "é"})
 
 
 def test_json_beyond_ascii_is_escaped_as_json_would() -> None:

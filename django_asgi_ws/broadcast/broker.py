@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 from django_asgi_ws.broadcast.backoff import Backoff
 from django_asgi_ws.broadcast.base import Backend
 from django_asgi_ws.broadcast.cancellation import cancel_and_wait, run_with_timeout
+from django_asgi_ws.broadcast.encoding import ORIGIN_TAG, split_origin, with_origin
 from django_asgi_ws.broadcast.errors import BroadcastError
 from django_asgi_ws.broadcast.history import HistoryRead, Position
 from django_asgi_ws.broadcast.sequencing import Sequencer
@@ -63,6 +65,9 @@ class BrokerBackend(Backend):
         self._failures = 0  # consecutive sessions that failed or were lost
         self._supervisor: asyncio.Task[None] | None = None
         self._sequencer = self._new_sequencer()
+        #: This process among those publishing to the broker: what it publishes
+        #: comes back to it marked with this, and is dropped (see _publish_frame).
+        self.origin = secrets.token_hex(8).encode("ascii")
 
     def _new_sequencer(self) -> Sequencer:
         return Sequencer(self._deliver, self._deliver_gap, self._read_for_sequencer)
@@ -208,8 +213,45 @@ class BrokerBackend(Backend):
         if group is not None:
             self._group_frame(group, frame)
 
+    async def _publish_frame(self, group: str, frame: bytes) -> str | None:
+        """Deliver to this process's subscribers first, then publish through the broker.
+
+        For a group without history: the subscribers of this process need not
+        wait for the broker's round trip, and the broker's copy, marked with
+        this process's origin, is dropped when it comes back. While the broker
+        is known to be down, nobody receives the message and the publish
+        fails, as for a group with history, which waits for the broker (it
+        numbers its messages).
+        """
+        if self.history.policy_for(group) is not None:
+            return await super()._publish_frame(group, frame)
+        await self.open()
+        if not self.connected:
+            # Down: the publish below fails, and no subscriber may have the message.
+            await self._publish(group, frame)
+            return None
+        self._deliver(group, frame)
+        try:
+            await self._publish(group, with_origin(self.origin, frame))
+        except BroadcastError as exc:
+            cause = exc.__cause__ or exc
+            raise BroadcastError(
+                f"Cannot publish to group {group!r} beyond this process: {self.broker} "
+                f"failed ({type(cause).__name__}: {cause}). Only the subscribers of this "
+                "process received the message."
+            ) from cause
+        return None
+
     def _group_frame(self, group: str, frame: bytes) -> None:
         """For sessions: a message of *group* arrived."""
+        if frame[:1] == ORIGIN_TAG:
+            try:
+                origin, frame = split_origin(frame)
+            except ValueError as exc:
+                logger.warning("Skipped a malformed message in group %r: %s", group, exc)
+                return
+            if origin == self.origin:
+                return  # delivered here when it was published
         if group in self._sequencer:
             self._sequencer.received(group, frame)
         else:

@@ -5,7 +5,10 @@ subscriber gets back the type that was published. Other programs can publish
 to a group by sending the same frames (``PUBLISH prefix:group 'J{"a":1}'``).
 
 A message of a group with history travels with its position in front:
-``b"P" + position + b" " + frame``.
+``b"P" + position + b" " + frame``. A message of a group without history that
+a process of ours published travels with that process's origin in front,
+``b"O" + origin + b" " + frame``: the process delivered it to its own
+subscribers when it published it, and drops it when the broker sends it back.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 JSON_TAG = b"J"
 BYTES_TAG = b"B"
 POSITION_TAG = b"P"
+ORIGIN_TAG = b"O"
 
 
 def encode(message: Any) -> bytes:
@@ -87,3 +91,18 @@ def split_position(frame: bytes) -> tuple[str | None, bytes]:
     if not space:
         raise ValueError("A positioned frame has no frame after its position.")
     return head[1:].decode("ascii"), rest
+
+
+def with_origin(origin: bytes, frame: bytes) -> bytes:
+    """*frame* marked as published by the process whose origin is *origin*."""
+    return ORIGIN_TAG + origin + b" " + frame
+
+
+def split_origin(frame: bytes) -> tuple[bytes | None, bytes]:
+    """The origin a frame carries (None if none) and the frame without it."""
+    if frame[:1] != ORIGIN_TAG:
+        return None, frame
+    head, space, rest = frame.partition(b" ")
+    if not space:
+        raise ValueError("A frame with an origin has no frame after it.")
+    return head[1:], rest

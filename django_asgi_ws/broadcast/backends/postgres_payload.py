@@ -1,7 +1,8 @@
 """Frames as NOTIFY payloads: ASCII text, split into chunks below the 8000-byte limit.
 
 A payload is ``"J" + JSON`` (non-ASCII escaped as ``\\uXXXX``, so that any
-database encoding carries it) or ``"B" + base64``. A longer one is sent as
+database encoding carries it) or ``"B" + base64``, after ``"O" + origin + " "``
+when a process of ours published it (see ``encoding``). A longer one is sent as
 chunks, ``"C<message id>:<index>:<count>:<piece>"``, all NOTIFYs of one
 transaction: PostgreSQL delivers them together, after every notification of
 transactions committed earlier, so the set is complete before the next
@@ -19,7 +20,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from django_asgi_ws.broadcast.encoding import BYTES_TAG, JSON_TAG, with_position
+from django_asgi_ws.broadcast.encoding import (
+    BYTES_TAG,
+    JSON_TAG,
+    ORIGIN_TAG,
+    split_origin,
+    with_origin,
+    with_position,
+)
 from django_asgi_ws.broadcast.presence import EVENT_TAG
 
 logger = logging.getLogger("django_asgi_ws.broadcast")
@@ -41,6 +49,10 @@ def _escape(match: re.Match[str]) -> str:
 
 def to_text(frame: bytes) -> str:
     """The ASCII payload for *frame*."""
+    if frame[:1] == ORIGIN_TAG:
+        origin, rest = split_origin(frame)
+        assert origin is not None and origin.isascii()
+        return "O" + origin.decode("ascii") + " " + to_text(rest)
     tag, body = frame[:1], frame[1:]
     if tag == JSON_TAG:
         text = body.decode()
@@ -57,6 +69,11 @@ def from_text(text: str) -> bytes:
     A positioned payload is ``"P" + position + " " + payload``.
     """
     tag, body = text[:1], text[1:]
+    if tag == "O":
+        origin, space, rest = body.partition(" ")
+        if not space or rest[:1] in ("O", "P"):
+            raise ValueError("A payload with an origin has no message payload after it.")
+        return with_origin(origin.encode("ascii"), from_text(rest))
     if tag == "P":
         position, space, rest = body.partition(" ")
         if not space or rest[:1] == "P":
