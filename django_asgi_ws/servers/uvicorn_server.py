@@ -47,8 +47,11 @@ def websocket_protocol_class() -> Any:
 
         def handle_connect(self, event: Any) -> None:
             super().handle_connect(event)
-            # Built above; the application's task has not started yet.
-            self.scope["extensions"][frames.EXTENSION] = {"write": self._write_prepared_frame}
+            # Built above, unless the handshake was refused; the application's
+            # task has not started yet.
+            scope = getattr(self, "scope", None)
+            if scope is not None:
+                scope["extensions"][frames.EXTENSION] = {"write": self._write_prepared_frame}
 
         def _write_prepared_frame(self, frame: bytes) -> bool:
             """Write a frame built by ``frames``, if the socket can take it as it is.
