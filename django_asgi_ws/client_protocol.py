@@ -92,8 +92,9 @@ def _data_fields(data: Any) -> dict[str, Any]:
     return {"data": data}
 
 
-_last_message: tuple[Any, str, str | None, str] | None = None
-_last_group_frame = ""
+# The last message encoded, as (data, group, position, event), with its frame:
+# one tuple, replaced whole.
+_last_group_frame: tuple[tuple[Any, str, str | None, str], str] | None = None
 
 
 def group_frame(message: Message) -> str:
@@ -102,13 +103,14 @@ def group_frame(message: Message) -> str:
     Encoded once for all the subscribers of the process: they get the same
     read-only data, so the last frame is kept, by the data's identity.
     """
-    global _last_message, _last_group_frame
+    global _last_group_frame
     key = (message.data, message.group, message.position, message.event)
-    last = _last_message
-    if last is not None and last[0] is key[0] and last[1:] == key[1:]:
-        return _last_group_frame
-    _last_message, _last_group_frame = key, _encode_group_message(message)
-    return _last_group_frame
+    last = _last_group_frame
+    if last is not None and last[0][0] is key[0] and last[0][1:] == key[1:]:
+        return last[1]
+    frame = _encode_group_message(message)
+    _last_group_frame = (key, frame)
+    return frame
 
 
 def _encode_group_message(message: Message) -> str:

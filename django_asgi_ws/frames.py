@@ -27,15 +27,19 @@ __all__ = ["EXTENSION", "shared_json", "text_frame"]
 EXTENSION = "django_asgi_ws.frames"
 
 _FIN_TEXT = 0x81
-_last_text: str | None = None
-_last_frame = b""
+# The last text framed and its frame, and the last data encoded and its JSON:
+# one tuple each, replaced whole, so that a reader never pairs one's key with
+# another's value.
+_last_frame: tuple[str | None, bytes] = (None, b"")
+_last_json: tuple[Any, str] = (object(), "")
 
 
 def text_frame(text: str) -> bytes:
     """The unmasked, unfragmented text frame of *text*."""
-    global _last_text, _last_frame
-    if text is _last_text:
-        return _last_frame
+    global _last_frame
+    last = _last_frame
+    if text is last[0]:
+        return last[1]
     payload = text.encode()
     length = len(payload)
     if length < 126:
@@ -46,12 +50,8 @@ def text_frame(text: str) -> bytes:
         header = struct.pack("!BBQ", _FIN_TEXT, 127, length)
     frame = header + payload
     # Holding the text keeps its id from being reused by another object.
-    _last_text, _last_frame = text, frame
+    _last_frame = (text, frame)
     return frame
-
-
-_last_data: Any = None
-_last_json = ""
 
 
 def shared_json(data: Any) -> str:
@@ -60,8 +60,10 @@ def shared_json(data: Any) -> str:
     Group messages are read-only (every subscription of the process gets the
     same object), so the text of the last one is kept by identity.
     """
-    global _last_data, _last_json
-    if data is not _last_data or data is None:
-        _last_json = json.dumps(data, cls=DjangoJSONEncoder, separators=(",", ":"))
-        _last_data = data
-    return _last_json
+    global _last_json
+    last = _last_json
+    if data is last[0]:
+        return last[1]
+    text = json.dumps(data, cls=DjangoJSONEncoder, separators=(",", ":"))
+    _last_json = (data, text)
+    return text
