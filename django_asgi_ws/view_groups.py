@@ -6,10 +6,12 @@ each module has one job; its methods are documented as the view's.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
-from django_asgi_ws import broadcast, frames
+from django_asgi_ws import broadcast, forwarding
 from django_asgi_ws import client_protocol as protocol
 from django_asgi_ws.broadcast.errors import BroadcastError
 from django_asgi_ws.broadcast.history import parse_position
@@ -163,34 +165,55 @@ class GroupsMixin:
         if self.subscription is not None:
             await self.subscription.close()
 
-    def _sender_while_idle(self, events: ClientAndGroups) -> Callable[[Message], bool]:
+    def _sender_while_idle(self, events: ClientAndGroups) -> Callable[[Message], bool] | None:
         """What the default :meth:`on_group_message` does, done in the publisher's turn.
 
-        While the view waits for its next event with nothing queued, a group
-        message's text frame is written to the socket at once, where the
-        server lets us write prepared frames (see ``frames``): the view's task
-        is not woken for it. Anything else (bytes, presence, a gap, a busy
-        view, a socket whose buffer is full) is queued for the view as usual.
+        See ``forwarding.sender_while_idle``: the view's task is not woken for
+        a text message while it waits with nothing queued.
         """
-        websocket = self.websocket
-        write = websocket._write_frame
+        text_of = protocol.group_frame if self.speaks_protocol else forwarding.plain_text
+        return forwarding.sender_while_idle(self.websocket, events, text_of)
 
-        def send_now(message: Message) -> bool:
-            if (
-                write is None
-                or not events.idle
-                or message.event != "message"
-                or isinstance(message.data, bytes)
-                or websocket.state is not CONNECTED
-            ):
-                return False
-            if self.speaks_protocol:
-                text = protocol.group_frame(message)
-            else:
-                text = frames.shared_json(message.data)
-            return write(frames.text_frame(text))
+    def _handler_while_idle(self, events: ClientAndGroups) -> Callable[[Message], bool] | None:
+        """An overridden :meth:`on_group_message` begun in the publisher's turn, if it can be.
 
-        return send_now
+        While the view waits for its next event with nothing queued, the
+        handler runs at once in an eager task (Python 3.12 and later) in the
+        view's own context: a handler that finishes without waiting (a send
+        the socket takes at once) costs no wake of the view's task. One that
+        waits or fails is handed over to the view's task, which finishes it
+        before handling anything else, so messages are still handled one at a
+        time and in order, and an exception ends the view as if raised there.
+        None where this cannot be done (older Pythons, a handler that is not
+        a coroutine function): every message is then queued for the view.
+        """
+        # Both came in Python 3.12.
+        eager: Callable[..., asyncio.Future[Any]] | None = getattr(
+            asyncio, "eager_task_factory", None
+        )
+        task = asyncio.current_task()
+        get_context: Callable[[], Any] | None = getattr(task, "get_context", None)
+        handler = self.on_group_message
+        if eager is None or get_context is None or not inspect.iscoroutinefunction(handler):
+            return None
+        assert task is not None
+        loop, context, websocket = task.get_loop(), get_context(), self.websocket
+        running = False
+
+        def handle_now(message: Message) -> bool:
+            nonlocal running
+            if running or not events.idle or websocket.state is not CONNECTED:
+                return False  # busy (a handler publishing to its own group), or closing
+            running = True
+            try:
+                handling = eager(loop, handler(websocket, message), context=context)
+            finally:
+                running = False
+            if not handling.done() or handling.cancelled() or handling.exception() is not None:
+                events.hand_over(handling)
+            return True
+
+        return handle_now
 
     async def on_group_message(self, websocket: WebSocket, message: Message) -> None:
         """Called for each message of a joined group; sends it to the client by default.
@@ -205,14 +228,5 @@ class GroupsMixin:
         """
         if self.speaks_protocol:
             await self.send_frame(protocol.group_frame(message))
-        elif message.event == "gap":
-            gap = {"event": "gap", "group": message.group, "position": message.position}
-            await websocket.send_json(gap)
-        elif message.event != "message":  # join or leave
-            await websocket.send_json(
-                {"event": message.event, "group": message.group, **message.data}
-            )
-        elif isinstance(message.data, bytes):
-            await websocket.send_bytes(message.data)
         else:
-            await websocket.send_text(frames.shared_json(message.data))
+            await forwarding.send_message(websocket, message)

@@ -138,6 +138,8 @@ class WebSocketView(GroupsMixin):
         subscription = self.subscription
         if type(self).on_group_message is GroupsMixin.on_group_message:
             subscription.set_direct(self._sender_while_idle(events))
+        else:
+            subscription.set_direct(self._handler_while_idle(events))
         try:
             while True:
                 event = await events.next()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -104,6 +105,21 @@ async def room_function(websocket: WebSocket, room: str) -> None:
                 await websocket.send_json(event.data)
             else:
                 await broadcast.publish(f"room-{room}", {"text": event})
+
+
+async def room_relay(websocket: WebSocket, room: str) -> None:
+    """A function view relaying its room: group messages go straight to the client."""
+    async with broadcast.subscribe(f"room-{room}") as subscription:
+        await websocket.accept()
+        async for text in broadcast.listen(websocket, subscription, forward=True):
+            await broadcast.publish(f"room-{room}", json.loads(text))
+
+
+class RoomWithItsOwnHandler(Room):
+    """A room whose on_group_message sends each message itself."""
+
+    async def on_group_message(self, websocket: WebSocket, message: Message) -> None:
+        await websocket.send_text(json.dumps(message.data))
 
 
 def announce(request: HttpRequest) -> HttpResponse:

@@ -72,13 +72,19 @@ def test_texts_of_every_frame_length_arrive_whole_with_compression_or_without(
 def test_a_room_delivers_every_message_in_order_whatever_the_socket_negotiated(
     server: tuple[str, LiveServer],
 ) -> None:
-    """On uvicorn, uncompressed sockets get a room's messages in the publisher's turn."""
+    """On uvicorn, uncompressed sockets get a room's messages in the publisher's turn.
+
+    So does a function view relaying its room with ``listen(forward=True)``; a
+    view's own ``on_group_message`` runs in that turn on Python 3.12 and later.
+    """
     _, live = server
     room = uuid.uuid4().hex[:12]
     count = 300
     with (
         connect(f"{live.url}/ws/room/{room}/", compression=None) as plain,
         connect(f"{live.url}/ws/room/{room}/") as deflated,
+        connect(f"{live.url}/ws/room-relay/{room}/", compression=None) as relayed,
+        connect(f"{live.url}/ws/room-handler/{room}/", compression=None) as handled,
         connect(
             f"{live.url}/ws/protocol-room/{room}/",
             compression=None,
@@ -88,7 +94,7 @@ def test_a_room_delivers_every_message_in_order_whatever_the_socket_negotiated(
         assert json.loads(enveloped.recv(timeout=5))["type"] == "welcome"
         for number in range(count):
             plain.send(json.dumps({"n": number}))
-        for ws in (plain, deflated):
+        for ws in (plain, deflated, relayed, handled):
             assert [json.loads(ws.recv(timeout=5))["n"] for _ in range(count)] == list(range(count))
         received = []
         while len(received) < count:

@@ -110,6 +110,23 @@ async def test_the_function_view_idiom(client: WebSocketClient) -> None:
     assert "room-violet" not in broadcast.get_backend().local_groups
 
 
+async def test_a_function_view_relaying_its_room(client: WebSocketClient) -> None:
+    """``listen(forward=True)`` sends group messages on, as a view does by default."""
+    async with (
+        client.connect("/ws/room-relay/teal/") as alice,
+        client.connect("/ws/room-relay/teal/") as bob,
+    ):
+        await broadcast.publish("room-teal", {"text": "from the server"})
+        await broadcast.publish("room-teal", b"\x00raw")
+        for ws in (alice, bob):
+            assert await ws.receive_json() == {"text": "from the server"}
+            assert await ws.receive_bytes() == b"\x00raw"
+        await alice.send_json({"text": "from alice"})
+        assert await bob.receive_json() == {"text": "from alice"}
+        assert await alice.receive_json() == {"text": "from alice"}
+    assert "room-teal" not in broadcast.get_backend().local_groups
+
+
 # Joined before the client sees the accept --------------------------------------------
 
 

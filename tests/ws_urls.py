@@ -46,6 +46,8 @@ urlpatterns = [
     path("ws/raise-before-accept/", security_views.raise_before_accept),
     path("ws/room/<slug:room>/", broadcast_views.Room.as_view()),
     path("ws/room-function/<slug:room>/", broadcast_views.room_function),
+    path("ws/room-relay/<slug:room>/", broadcast_views.room_relay),
+    path("ws/room-handler/<slug:room>/", broadcast_views.RoomWithItsOwnHandler.as_view()),
     path("ws/protocol-room/<slug:room>/", broadcast_views.ProtocolRoom.as_view()),
     path("ws/lobby/", broadcast_views.Lobby.as_view()),
     path("ws/inbox/", broadcast_views.Inbox.as_view()),

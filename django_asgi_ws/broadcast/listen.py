@@ -14,7 +14,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from django_asgi_ws.broadcast.subscription import Subscription
+from django_asgi_ws.broadcast.subscription import Message, Subscription
 
 if TYPE_CHECKING:
     from django_asgi_ws.websocket import WebSocket
@@ -42,8 +42,31 @@ class ClientAndGroups:
         # What next() awaits while both sides are quiet: the subscription's ready
         # future, which the client's read also completes when it ends first.
         self._waiter: asyncio.Future[None] | None = None
+        # A group message's handling begun in the publisher's turn that did not
+        # finish cleanly there (see hand_over): next() finishes it first.
+        self._handed_over: asyncio.Future[Any] | None = None
+
+    @property
+    def handling(self) -> bool:
+        """Whether a message handed over with :meth:`hand_over` is not finished yet."""
+        return self._handed_over is not None
+
+    def hand_over(self, handling: asyncio.Future[Any]) -> None:
+        """Have the reader finish *handling* before anything else, raising what it raised.
+
+        For a group message handled while the reader was idle, in a task of its
+        own begun in the publisher's turn, that suspended or failed: the reader
+        awaits it in :meth:`next`, so messages are still handled one at a
+        time, in order, and its exception ends the reader as if raised there.
+        """
+        self._handed_over = handling
+        self.idle = False
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def _client_read_done(self, client: asyncio.Future[Any]) -> None:
+        self.idle = False  # the client's message comes first
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -63,6 +86,9 @@ class ClientAndGroups:
             client = self._client = asyncio.ensure_future(self._receive_client())
             client.add_done_callback(self._client_read_done)
         while not client.done():
+            if self._handed_over is not None:
+                await self._finish_handed_over()
+                continue
             message = self.subscription.get_message_nowait()
             if message is not None:
                 return message
@@ -74,10 +100,28 @@ class ClientAndGroups:
                 self.idle = False
                 self._waiter = None
         self._client = None
+        if self._handed_over is not None:
+            await self._finish_handed_over()
         return client.result()
 
+    async def _finish_handed_over(self) -> None:
+        handling = self._handed_over
+        assert handling is not None
+        try:
+            await handling
+        finally:
+            self._handed_over = None
+
     async def aclose(self) -> None:
-        """Cancel the pending read of the client; nothing read is lost (it was never taken)."""
+        """Cancel the pending read of the client; nothing read is lost (it was never taken).
+
+        A handed-over handling still running is cancelled too.
+        """
+        handling, self._handed_over = self._handed_over, None
+        if handling is not None and not handling.done():
+            handling.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await handling
         future, self._client = self._client, None
         if future is None:
             return
@@ -89,7 +133,9 @@ class ClientAndGroups:
             future.exception()  # retrieved: no "never retrieved" warning
 
 
-async def listen(websocket: WebSocket, subscription: Subscription) -> AsyncIterator[Any]:
+async def listen(
+    websocket: WebSocket, subscription: Subscription, *, forward: bool = False
+) -> AsyncIterator[Any]:
     """Messages from the client (``str`` or ``bytes``) and from the groups (:class:`Message`).
 
     For function views::
@@ -101,18 +147,35 @@ async def listen(websocket: WebSocket, subscription: Subscription) -> AsyncItera
                 else:
                     await broadcast.publish(f"room-{room}", {"text": event})
 
+    With *forward*, the groups' messages go straight to the client, as a
+    ``WebSocketView`` sends them by default (JSON text, bytes as binary, a gap
+    or presence event as a JSON object), and only the client's messages are
+    yielded. While the loop waits, a text message is then written in the
+    publisher's turn, which wakes nothing: the fastest way to relay a group.
+
     The iteration ends when the client disconnects. Nothing is lost when one
     side wins: the other side's read stays pending for the next round.
     """
     # Imported here, where a websocket exists: the broadcast package itself
     # loads without the websocket layer.
+    from django_asgi_ws import forwarding
     from django_asgi_ws.exceptions import WebSocketDisconnect
 
     events = ClientAndGroups(websocket.receive, subscription)
+    if forward:
+        subscription.set_direct(
+            forwarding.sender_while_idle(websocket, events, forwarding.plain_text)
+        )
     try:
         while True:
-            yield await events.next()
+            event = await events.next()
+            if forward and type(event) is Message:
+                await forwarding.send_message(websocket, event)
+            else:
+                yield event
     except WebSocketDisconnect:
         return
     finally:
+        if forward:
+            subscription.set_direct(None)
         await events.aclose()
