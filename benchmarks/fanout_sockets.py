@@ -12,8 +12,10 @@ per delivery, publish to receipt, on the client's one clock.
 
 Targets, keyed ``stack-server[-layer][-entry]`` (``benchmarks/README.md`` lists
 them): ``bare``, a raw ASGI app awaiting each subscriber's ``send`` in turn (the
-limit); ``ours-view`` (the tutorial's ``WebSocketView``) and ``ours-function``
-(``broadcast.subscribe`` and ``broadcast.listen``), with the memory backend,
+limit); ``ours-view`` (a ``WebSocketView`` whose own ``on_group_message``
+calls ``send_text``), ``ours-function`` (``broadcast.subscribe`` and
+``broadcast.listen``), ``ours-tutorial`` (the default ``on_group_message``)
+and ``ours-relay`` (``listen(forward=True)``), with the memory backend,
 ``-redis``, ``-postgres`` (one process, through the broker) or ``-entry``
 (through ``django_asgi_ws.servers``); ``django-socket`` and ``channels`` with
 their group APIs, in memory or ``-redis``. Projects: ``site/benchsite``.
@@ -69,6 +71,7 @@ STACKS: dict[str, tuple[str, str | None, str]] = {
     "ours-view": (*OURS, "/ws/view/"),
     "ours-function": (*OURS, "/ws/function/"),
     "ours-tutorial": (*OURS, "/ws/tutorial/"),
+    "ours-relay": (*OURS, "/ws/relay/"),
     "django-socket": ("benchsite.asgi_django_socket:application",
                       "benchsite.settings_fanout_django_socket", "/ws/"),
     "channels": ("benchsite.asgi_fanout_channels:application",
@@ -106,7 +109,8 @@ def all_targets() -> list[Target]:
         for stack in ("ours-view", "ours-function"):
             targets += [Target(stack, server, layer) for layer in ("memory", "redis", "postgres")]
             targets.append(Target(stack, server, entry=True))
-        targets += [Target("ours-tutorial", server), Target("ours-tutorial", server, entry=True)]
+        for stack in ("ours-tutorial", "ours-relay"):
+            targets += [Target(stack, server), Target(stack, server, entry=True)]
         for stack in ("django-socket", "channels"):
             targets += [Target(stack, server, layer) for layer in ("memory", "redis")]
     return targets

@@ -7,6 +7,9 @@ Two idioms, each with its own subscriber and publisher routes:
   ``send_text``;
 - ``ws/function/``: function views, ``broadcast.subscribe()`` before
   ``accept()`` and ``broadcast.listen()``, as ``docs/broadcast.rst`` shows;
+- ``ws/relay/``: a function view relaying the group with
+  ``broadcast.listen(..., forward=True)``, as ``docs/broadcast.rst`` shows for
+  a view that sends the group's messages on as they are;
 - ``ws/tutorial/``: ``WebSocketView`` exactly as the tutorial's chat room:
   ``groups`` and the default ``on_group_message``, which sends each message
   on as JSON (the text in quotes).
@@ -51,6 +54,13 @@ async def subscriber(websocket: WebSocket) -> None:
                 await websocket.send_text(event.data)
 
 
+async def relay(websocket: WebSocket) -> None:
+    async with broadcast.subscribe(GROUP) as subscription:
+        await websocket.accept()
+        async for text in broadcast.listen(websocket, subscription, forward=True):
+            await broadcast.publish(GROUP, text)
+
+
 async def publisher(websocket: WebSocket) -> None:
     await websocket.accept()
     async for text in websocket.iter_text():
@@ -64,4 +74,6 @@ urlpatterns = [
     path("ws/tutorial/publish/", Publisher.as_view()),
     path("ws/function/fanout/", subscriber),
     path("ws/function/publish/", publisher),
+    path("ws/relay/fanout/", relay),
+    path("ws/relay/publish/", publisher),
 ]
