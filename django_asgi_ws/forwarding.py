@@ -5,13 +5,15 @@ What ``WebSocketView.on_group_message`` does unless overridden, and what
 as a binary message, anything else as JSON text, a gap or presence event as a
 JSON object. Because the outcome does not depend on the view, a message can be
 written in the publisher's turn while the view waits (:func:`sender_while_idle`)
-instead of waking the view's task for it.
+instead of waking the view's task for it; on Python 3.12 and later, so can a
+view's own handler (:func:`handler_while_idle`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
 
 from django_asgi_ws import frames
 from django_asgi_ws.broadcast.membership import Message
@@ -21,7 +23,7 @@ if TYPE_CHECKING:
     from django_asgi_ws.broadcast.listen import ClientAndGroups
     from django_asgi_ws.websocket import WebSocket
 
-__all__ = ["send_message", "sender_while_idle"]
+__all__ = ["handler_while_idle", "send_message", "sender_while_idle"]
 
 
 async def send_message(websocket: WebSocket, message: Message) -> None:
@@ -64,6 +66,49 @@ def sender_while_idle(
         return write(frames.text_frame(text_of(message)))
 
     return send_now
+
+
+def handler_while_idle(
+    websocket: WebSocket,
+    events: ClientAndGroups,
+    handle: Callable[[Message], Coroutine[Any, Any, None]],
+) -> Callable[[Message], bool] | None:
+    """A ``Subscription.set_direct`` reader that begins ``handle(message)`` at once.
+
+    While the reader of *events* waits with nothing queued, the handler runs
+    in the publisher's turn, in an eager task (Python 3.12 and later) in the
+    reader's own context: one that finishes without waiting (a send the
+    socket takes at once) costs no wake of the reader's task. One that waits
+    or fails is handed over to the reader (``ClientAndGroups.hand_over``),
+    which finishes it before anything else: messages are still handled one
+    at a time and in order, and an exception ends the reader as if raised
+    there. Call it from the reader's task. None on older Pythons: every
+    message is then queued for the reader.
+    """
+    # Both came in Python 3.12.
+    eager: Callable[..., asyncio.Future[Any]] | None = getattr(asyncio, "eager_task_factory", None)
+    task = asyncio.current_task()
+    get_context: Callable[[], Any] | None = getattr(task, "get_context", None)
+    if eager is None or get_context is None:
+        return None
+    assert task is not None
+    loop, context = task.get_loop(), get_context()
+    running = False
+
+    def handle_now(message: Message) -> bool:
+        nonlocal running
+        if running or not events.idle or websocket.state is not CONNECTED:
+            return False  # busy (a handler publishing to its own group), or closing
+        running = True
+        try:
+            handling = eager(loop, handle(message), context=context)
+        finally:
+            running = False
+        if not handling.done() or handling.cancelled() or handling.exception() is not None:
+            events.hand_over(handling)
+        return True
+
+    return handle_now
 
 
 def plain_text(message: Message) -> str:

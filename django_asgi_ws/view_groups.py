@@ -6,7 +6,6 @@ each module has one job; its methods are documented as the view's.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
@@ -17,7 +16,6 @@ from django_asgi_ws.broadcast.errors import BroadcastError
 from django_asgi_ws.broadcast.history import parse_position
 from django_asgi_ws.broadcast.listen import ClientAndGroups
 from django_asgi_ws.broadcast.subscription import Message, Subscription
-from django_asgi_ws.status import CONNECTED
 from django_asgi_ws.websocket import WebSocket
 
 __all__ = ["GroupsMixin"]
@@ -175,45 +173,17 @@ class GroupsMixin:
         return forwarding.sender_while_idle(self.websocket, events, text_of)
 
     def _handler_while_idle(self, events: ClientAndGroups) -> Callable[[Message], bool] | None:
-        """An overridden :meth:`on_group_message` begun in the publisher's turn, if it can be.
+        """:meth:`on_group_message` begun in the publisher's turn, where it can be.
 
-        While the view waits for its next event with nothing queued, the
-        handler runs at once in an eager task (Python 3.12 and later) in the
-        view's own context: a handler that finishes without waiting (a send
-        the socket takes at once) costs no wake of the view's task. One that
-        waits or fails is handed over to the view's task, which finishes it
-        before handling anything else, so messages are still handled one at a
-        time and in order, and an exception ends the view as if raised there.
-        None where this cannot be done (older Pythons, a handler that is not
-        a coroutine function): every message is then queued for the view.
+        See ``forwarding.handler_while_idle``: on Python 3.12 and later, a
+        handler that finishes without waiting costs no wake of the view's task.
         """
-        # Both came in Python 3.12.
-        eager: Callable[..., asyncio.Future[Any]] | None = getattr(
-            asyncio, "eager_task_factory", None
-        )
-        task = asyncio.current_task()
-        get_context: Callable[[], Any] | None = getattr(task, "get_context", None)
-        handler = self.on_group_message
-        if eager is None or get_context is None or not inspect.iscoroutinefunction(handler):
+        handler, websocket = self.on_group_message, self.websocket
+        if not inspect.iscoroutinefunction(handler):
             return None
-        assert task is not None
-        loop, context, websocket = task.get_loop(), get_context(), self.websocket
-        running = False
-
-        def handle_now(message: Message) -> bool:
-            nonlocal running
-            if running or not events.idle or websocket.state is not CONNECTED:
-                return False  # busy (a handler publishing to its own group), or closing
-            running = True
-            try:
-                handling = eager(loop, handler(websocket, message), context=context)
-            finally:
-                running = False
-            if not handling.done() or handling.cancelled() or handling.exception() is not None:
-                events.hand_over(handling)
-            return True
-
-        return handle_now
+        return forwarding.handler_while_idle(
+            websocket, events, lambda message: handler(websocket, message)
+        )
 
     async def on_group_message(self, websocket: WebSocket, message: Message) -> None:
         """Called for each message of a joined group; sends it to the client by default.

@@ -136,10 +136,10 @@ class WebSocketView(GroupsMixin):
         # In a group: wait for the client and the groups at once.
         events = ClientAndGroups(lambda: self.receive_message(websocket), self.subscription)
         subscription = self.subscription
+        direct = None
         if type(self).on_group_message is GroupsMixin.on_group_message:
-            subscription.set_direct(self._sender_while_idle(events))
-        else:
-            subscription.set_direct(self._handler_while_idle(events))
+            direct = self._sender_while_idle(events)
+        subscription.set_direct(direct or self._handler_while_idle(events))
         try:
             while True:
                 event = await events.next()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -165,6 +166,9 @@ async def listen(
     if forward:
         subscription.set_direct(
             forwarding.sender_while_idle(websocket, events, forwarding.plain_text)
+            or forwarding.handler_while_idle(
+                websocket, events, functools.partial(forwarding.send_message, websocket)
+            )
         )
     try:
         while True:
