@@ -1,13 +1,16 @@
 """Every benchmark in one command: the tables and the chart of the performance page.
 
-Runs ``serving.py`` (echo, handshakes, idle memory on uvicorn and daphne) and
+Runs ``serving.py`` (echo, handshakes, idle memory on uvicorn and daphne),
 ``fanout.py`` (in process, and across processes through Redis and
-PostgreSQL), then writes, into ``--output`` (``docs/benchmarks`` by default):
+PostgreSQL) and ``fanout_sockets.py`` (over real sockets, on uvicorn, with
+10 of the 1,000 subscribers stalled as well), then writes, into ``--output``
+(``docs/benchmarks`` by default):
 
 - ``results.md``: the tables, as Markdown;
 - ``results.rst``: the same tables for the documentation (``docs/performance.rst``);
 - ``results.json``: every median and ratio, for other programs;
 - ``chart.png``: each stack's figures as ratios to bare ASGI (matplotlib);
+- ``fanout_sockets.png``: the same for fan-out over sockets;
 
 and prints the budget: each ratio the project promises, measured in this run,
 with what it must be. A budget missed is reported, never asserted: the run
@@ -15,7 +18,7 @@ exits 0 as long as every measurement completed.
 
 From the repository root, with the benchmark venv (``benchmarks/README.md``)::
 
-    python benchmarks/suite.py            # the full run, about 10 minutes on 2 cores
+    python benchmarks/suite.py            # the full run, about 13 minutes on 2 cores
     python benchmarks/suite.py --smoke    # every target and mode, tiny sizes, into a temp dir
 """
 
@@ -30,10 +33,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import fanout_report
 import serving
 
 HERE = Path(__file__).resolve().parent
 DOCS = HERE.parent / "docs" / "benchmarks"
+#: fanout_sockets.py's targets in the suite: on uvicorn, ours through the
+#: entry point, in one process and in two over Redis, and the others.
+SOCKET_TARGETS = ["bare-uvicorn", "ours-view-uvicorn-entry", "ours-function-uvicorn-entry",
+                  "ours-tutorial-uvicorn-entry", "ours-view-uvicorn-redis-workers2",
+                  "django-socket-uvicorn", "channels-uvicorn"]  # fmt: skip
+STALLED = 10  # of the 1,000 subscribers (smoke: 2 of 20)
 
 
 @dataclass(frozen=True)
@@ -41,10 +51,10 @@ class Promise:
     """One line of the budget: *figure* of *target* against *reference*."""
 
     text: str
-    source: str  # "serving" or "fanout"
+    source: str  # "serving", "fanout" or "sockets"
     target: str
     reference: str
-    figure: str  # a serving figure, or "rate" for fan-out
+    figure: str  # a serving figure, "rate" for fan-out, "stalled" or "lost" for sockets
     at_least: float | None = None  # the ratio target/reference must be at least this...
     at_most: float | None = None  # ...or at most this (memory)
 
@@ -88,6 +98,14 @@ def promises(memory_counts: list[int]) -> list[Promise]:
         Promise("fan-out in process: ahead of Channels", "fanout", "ours-memory",
                 "channels-memory", "rate", 1.0)
     )  # fmt: skip
+    for target in ("ours-view-uvicorn-entry", "ours-tutorial-uvicorn-entry"):
+        found += [
+            Promise(f"fan-out over sockets, {target}, {STALLED} of 1,000 subscribers stalled: "
+                    "the others' deliveries/s >= 0.90x all reading", "sockets", target, target,
+                    "stalled", 0.90),
+            Promise(f"fan-out over sockets, {target}, {STALLED} of 1,000 subscribers stalled: "
+                    "messages lost to the others", "sockets", target, target, "lost", at_most=0),
+        ]  # fmt: skip
     return found
 
 
@@ -107,16 +125,29 @@ def fanout_ratio(document: dict[str, Any], promise: Promise) -> float | None:
     return float(value) if value is not None else None
 
 
+def sockets_figure(document: dict[str, Any], promise: Promise) -> float | None:
+    """With stalled subscribers: the readers' ratio to all reading, or the messages lost."""
+    stalled = document["summary"].get(promise.target, {}).get("stalled")
+    if stalled is None:
+        return None
+    value = stalled["vs_all_reading"] if promise.figure == "stalled" else stalled["lost"]
+    return float(value) if value is not None else None
+
+
 def budget(
-    serving_doc: dict[str, Any], fanout_doc: dict[str, Any], memory_counts: list[int]
+    serving_doc: dict[str, Any],
+    fanout_doc: dict[str, Any],
+    sockets_doc: dict[str, Any],
+    memory_counts: list[int],
 ) -> list[str]:
     lines = ["| promise | measured | verdict |", "|---|---:|---|"]
     for promise in promises(memory_counts):
-        value = (
-            serving_ratio(serving_doc, promise)
-            if promise.source == "serving"
-            else fanout_ratio(fanout_doc, promise)
-        )
+        if promise.source == "serving":
+            value = serving_ratio(serving_doc, promise)
+        elif promise.source == "fanout":
+            value = fanout_ratio(fanout_doc, promise)
+        else:
+            value = sockets_figure(sockets_doc, promise)
         if value is None:
             verdict = "not measured"
         elif promise.at_least is not None:
@@ -125,6 +156,8 @@ def budget(
             assert promise.at_most is not None
             verdict = "met" if value <= promise.at_most else "**MISSED**"
         shown = "-" if value is None else f"{value:.3f}x"
+        if value is not None and promise.figure == "lost":
+            shown = f"{value:,.0f}"
         lines.append(f"| {promise.text} | {shown} | {verdict} |")
     return lines
 
@@ -219,6 +252,15 @@ def run_fanout(smoke: bool, json_path: Path) -> None:
     subprocess.run(command, check=True, cwd=HERE.parent)
 
 
+def run_fanout_sockets(smoke: bool, json_path: Path, chart_path: Path) -> None:
+    command = [sys.executable, str(HERE / "fanout_sockets.py"), "--json", str(json_path),
+               "--chart", str(chart_path), "--targets", *SOCKET_TARGETS,
+               "--stalled", str(2 if smoke else STALLED)]  # fmt: skip
+    if smoke:
+        command.append("--smoke")
+    subprocess.run(command, check=True, cwd=HERE.parent)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, into a temporary dir")
@@ -233,6 +275,9 @@ def main(argv: list[str] | None = None) -> int:
     run_fanout(args.smoke, fanout_json)
     serving_doc = json.loads(serving_json.read_text())
     fanout_doc = json.loads(fanout_json.read_text())
+    sockets_json = output / "fanout_sockets.json"
+    run_fanout_sockets(args.smoke, sockets_json, output / "fanout_sockets.png")
+    sockets_doc = json.loads(sockets_json.read_text())
     memory_counts = serving_doc["args"]["memory_counts"]
 
     tables = [
@@ -255,17 +300,25 @@ def main(argv: list[str] | None = None) -> int:
             f"| {entry['label']} | {entry['rate']:,.0f}{' ⚠' if entry['lossy'] else ''} "
             f"| {entry['p50_ms']:.2f} | {entry['p99_ms']:.2f} | {cells} |"
         )
-    lines = [*tables, "", "## Budget", "", *budget(serving_doc, fanout_doc, memory_counts)]
+    sockets_summary = sockets_doc["summary"]
+    stalled = fanout_report.stalled_table(sockets_summary, sockets_doc["args"]["subscribers"])
+    tables += ["", "## Fan-out over sockets", "", sockets_doc["header"], "",
+               *fanout_report.table(sockets_summary), "", sockets_doc["stalled_header"], "",
+               *stalled]  # fmt: skip
+    verdicts = budget(serving_doc, fanout_doc, sockets_doc, memory_counts)
+    lines = [*tables, "", "## Budget", "", *verdicts]
     (output / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     rst = [".. Written by benchmarks/suite.py: edit that, not this.", "", *markdown_to_rst(lines)]
     (output / "results.rst").write_text("\n".join(rst) + "\n", encoding="utf-8")
-    combined = {"serving": serving_doc["summary"], "fanout": fanout_doc["summary"]}
+    combined = {"serving": serving_doc["summary"], "fanout": fanout_doc["summary"],
+                "fanout_sockets": sockets_summary}  # fmt: skip
     (output / "results.json").write_text(json.dumps(combined, indent=1), encoding="utf-8")
-    serving_json.unlink()
-    fanout_json.unlink()
+    for used in (serving_json, fanout_json, sockets_json):
+        used.unlink()
     chart(serving_doc, fanout_doc, output / "chart.png")
     print("\n".join(lines))
-    print(f"\nWritten to {output}: results.md, results.rst, results.json, chart.png")
+    print(f"\nWritten to {output}: results.md, results.rst, results.json, chart.png, "
+          "fanout_sockets.png")  # fmt: skip
     return status
 
 
