@@ -161,11 +161,14 @@ def chart(summary: dict[str, Any], path: Path, title: str) -> None:
         axis.set_yticks([p + middle for p in positions], labels, fontsize=8)
         axis.invert_yaxis()
         axis.set_title(f"on {server}: deliveries/s, ratio to bare ASGI on {server}", fontsize=9)
-        if stalled:
-            axis.legend(fontsize=8, loc="lower right")
     for axis in axes[0]:
         axis.set_xlim(0, widest * 1.15)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    legend = 0.0  # the height of the legend under the bars, as a fraction of the figure's
+    if stalled:
+        fig.legend(*axes[0][0].get_legend_handles_labels(), loc="lower center", ncol=2,
+                   fontsize=8)  # fmt: skip
+        legend = 0.4 / fig.get_figheight()
+    fig.tight_layout(rect=(0, legend, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
