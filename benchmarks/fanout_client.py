@@ -3,7 +3,7 @@
 Run by ``fanout_sockets.py`` in a process of its own, pinned to the core the
 server does not use (picows on uvloop, as ``loadgen.py``)::
 
-    python benchmarks/fanout_client.py URL SERVER_PID SUBSCRIBERS STALLED
+    python benchmarks/fanout_client.py URL SERVER_PID SUBSCRIBERS STALLED FILL
 
 It opens SUBSCRIBERS websockets at ``URL + "fanout/"``, 50 handshakes at a
 time, and a publisher at ``URL + "publish/"``, warms up, then prints one JSON
@@ -14,14 +14,18 @@ sockets and exits.
 STALLED subscribers, spread evenly over the ones opened, stop reading after
 the warm-up (their transport's ``pause_reading()``) and never read again. The
 others, the readers, are the ones counted: a message is complete once every
-reader got it. Before answering ready, the client keeps publishing until the
-stalled sockets' kernel buffers (the server's send queue and the client's
-receive queue, from ``/proc/net/tcp``) stop growing, then ``FILL`` messages
-more, for whatever the server holds in memory (a transport's buffer, a
-subscription's queue) to fill as well: a server with a stalled subscriber is
-measured in its steady state, not while it still has room. These messages are
-of ``FILL_SIZE`` bytes, so that megabytes of buffers fill in seconds; the
-measured ones are of 64.
+reader got it.
+
+With FILL (1), before answering ready, the client publishes messages of
+``FILL_SIZE`` bytes: at least ``FILL_MINIMUM``, and until the stalled sockets'
+kernel buffers (the server's send queue and the client's receive queue, from
+``/proc/net/tcp``) stop growing; then ``FILL`` more, for whatever the server
+holds in memory (a transport's buffer, a subscription's queue) to fill as
+well. A server with stalled subscribers is thus measured in its steady state,
+not while it still has room; large messages fill megabytes in seconds (the
+measured ones are of 64 bytes). ``fanout_sockets.py`` has the client of the
+same target without stalled subscribers fill too, so that the readers'
+sockets, whose kernel buffers grow under large messages, are alike in both.
 """
 
 from __future__ import annotations
@@ -44,6 +48,9 @@ SIZE = 64
 #: server's kernel send buffer grows to 4 MiB (tcp_wmem), 65,000 messages of 64
 #: bytes, which 1,000 subscribers take minutes to receive; 256 of 16 KiB fill it.
 FILL_SIZE = 16 * 1024
+#: Messages published before the stalled sockets' kernel buffers are looked at:
+#: 8 MiB, twice what a server's send buffer for one grows to.
+FILL_MINIMUM = 512
 #: Messages published once the stalled sockets' kernel buffers stopped growing:
 #: more than a server's transport buffer holds (64 KiB) plus a subscription's
 #: queue (100 messages).
@@ -187,6 +194,8 @@ class Client:
         fanout.size = FILL_SIZE
         while time.monotonic() - started < FILL_LIMIT and not fanout.lost:
             await fanout.span(0.2, FILL_WINDOW)
+            if fanout.sequence - first < FILL_MINIMUM:
+                continue
             if extra_until is None:
                 waiting = held_by_stalled(self.server_port, self.stalled_ports)[1]
                 steady = steady + 1 if waiting <= last else 0
@@ -238,14 +247,14 @@ class Client:
         )
 
 
-async def client(base: str, pid: int, count: int, stalled: int) -> None:
+async def client(base: str, pid: int, count: int, stalled: int, fill: bool) -> None:
     """Open, warm up, stall and fill, then measure on each command."""
     session = Client(base, pid)
     await session.open(count)
     for _ in range(5):  # every code path and cache, before anything counts
         await session.fanout.span(0, 1)
     session.stall(stalled)
-    filled = await session.fill() if stalled else 0
+    filled = await session.fill() if fill else 0
     emit({"open": len(session.subscribers), "failed": session.failed,
           "lost": session.fanout.lost, "filled": filled, **session.stalled_state()})  # fmt: skip
     loop = asyncio.get_running_loop()
@@ -257,7 +266,7 @@ async def client(base: str, pid: int, count: int, stalled: int) -> None:
 
 def main(argv: list[str]) -> None:
     raise_open_files_limit()
-    coroutine = client(argv[0], int(argv[1]), int(argv[2]), int(argv[3]))
+    coroutine = client(argv[0], int(argv[1]), int(argv[2]), int(argv[3]), argv[4] == "1")
     try:
         import uvloop
     except ImportError:

@@ -214,12 +214,12 @@ def running(target: Target, stalled: int, args: argparse.Namespace) -> Iterator[
             wait_for_workers(server.pid, target.workers)
         command = [*client_pin, sys.executable, str(CLIENT),
                    f"ws://127.0.0.1:{port}{STACKS[target.stack][2]}", str(server.pid),
-                   str(args.subscribers), str(stalled)]  # fmt: skip
+                   str(args.subscribers), str(stalled), str(int(bool(args.stalled)))]  # fmt: skip
         process = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
         stack.callback(stop, process, 30, ask=True)
-        ready = read_json(process, 60 + args.subscribers / 50 + (FILL_LIMIT if stalled else 0))
+        ready = read_json(process, 60 + args.subscribers / 50 + (FILL_LIMIT if args.stalled else 0))
         if ready["failed"] or ready["lost"]:
             log(f"{key}: {ready['failed']} subscriber(s) failed to open, "
                 f"{ready['lost']} warm-up deliveries lost")  # fmt: skip
@@ -227,9 +227,10 @@ def running(target: Target, stalled: int, args: argparse.Namespace) -> Iterator[
         if target.workers > 1:
             split = " + ".join(f"{n:,}" for n in sockets_per_process(server.pid, port))
             opened += f", the workers' sockets (the publisher's included): {split}"
+        if args.stalled:
+            opened += f", {stalled:,} stalled, then {ready['filled']:,} messages of 16 KiB"
         if stalled:
-            opened += (f", {stalled:,} stalled, then {ready['filled']:,} messages of 16 KiB, "
-                       f"{ready['stalled_held']:,} held by the server with "
+            opened += (f", {ready['stalled_held']:,} held by the server with "
                        f"{ready['stalled_kib']:,.0f} KiB in their kernel buffers")  # fmt: skip
         log(opened)
         yield Live(target, stalled, process)
@@ -387,7 +388,8 @@ def describe_stalled(args: argparse.Namespace) -> str:
     return (
         f"With {args.stalled:,} of the {args.subscribers:,} subscribers never reading: each "
         "target also runs as a second server whose client stopped reading on that many "
-        "sockets and published until the server's buffers for them were full; in the same "
+        "sockets and published until the server's buffers for them were full (every "
+        "client of the run published about as many 16 KiB messages first); in the same "
         f"rounds, deliveries/s to the {readers:,} others, the median of the per-round ratios "
         "to the same target with every subscriber reading, the messages lost to the readers, "
         "and how many stalled sockets the server still held (the least over the rounds; "
