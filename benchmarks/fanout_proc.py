@@ -4,16 +4,20 @@
 return nothing): the CPU time of a server together with its workers, how its
 connections are spread over the workers, and how much a socket's kernel
 buffers hold on either side (``/proc/net/tcp``), which tells whether a server
-still holds a connection its client stopped reading, and how full it is.
+still holds a connection its client stopped reading, and how full it is; and,
+asked by a signal, how long the server's garbage collector paused it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import signal
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 ESTABLISHED = "01"  # the state column of /proc/net/tcp
 
@@ -137,3 +141,33 @@ def held_by_stalled(server_port: int, client_ports: set[int]) -> tuple[int, int]
         elif connection.local_port in client_ports:
             waiting += connection.receive_queue
     return held, waiting
+
+
+def collector_totals(pid: int, path: str, timeout: float = 2.0) -> dict[str, Any] | None:
+    """What ``site/gc_pauses.py`` in server *pid* says of its collector, asked by SIGUSR1.
+
+    None if the server does not answer within *timeout* (gone, or not one of
+    ours: only servers started with ``FANOUT_GC_FILE`` set answer).
+    """
+    before = _read_json(path)
+    writes = before["writes"] if before else 0
+    try:
+        os.kill(pid, signal.SIGUSR1)
+    except OSError:
+        return None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        now = _read_json(path)
+        if now and now["writes"] > writes:
+            return now
+        time.sleep(0.005)
+    return None
+
+
+def _read_json(path: str) -> dict[str, Any] | None:
+    try:
+        with open(path) as file:
+            found: dict[str, Any] = json.load(file)
+            return found
+    except (OSError, ValueError):
+        return None

@@ -39,7 +39,7 @@ def figures(results: list[dict[str, Any]]) -> dict[str, Any]:
         "rates": [m["rate"] for m in results],
         "median": statistics.median(m["rate"] for m in results),
         **{name: median_of([m.get(name) for m in results])
-           for name in ("p50_ms", "p99_ms", "cpu_us")},
+           for name in ("p50_ms", "p99_ms", "cpu_us", "gc_share", "gc_longest_ms")},
         "lost": sum(m["lost"] for m in results),
         "duplicates": sum(m["duplicates"] for m in results),
         "closed": max(m["closed"] for m in results),  # a count since the start
@@ -80,8 +80,9 @@ def ms(value: float | None) -> str:
 
 def table(summary: dict[str, Any]) -> list[str]:
     lines = [
-        "| target | deliveries/s (each round) | vs bare | p50 | p99 | server CPU µs/delivery |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| target | deliveries/s (each round) | vs bare | p50 | p99 | server CPU µs/delivery "
+        "| collector: share, longest pause |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     notes = []
     for key, row in summary.items():
@@ -90,8 +91,12 @@ def table(summary: dict[str, Any]) -> list[str]:
             notes.append(f"⚠ {key}: {found}")
         ratio = "-" if row["vs_bare"] is None else f"{row['vs_bare']:.2f}x"
         cpu = "-" if row["cpu_us"] is None else f"{row['cpu_us']:.1f}"
+        collector = "-"
+        if row.get("gc_share") is not None:
+            collector = f"{row['gc_share']:.1%}, {ms(row['gc_longest_ms'])}"
         lines.append(f"| {key} | {row['median']:,.0f}{' ⚠' if found else ''} ({rounds}) | "
-                     f"{ratio} | {ms(row['p50_ms'])} | {ms(row['p99_ms'])} | {cpu} |")  # fmt: skip
+                     f"{ratio} | {ms(row['p50_ms'])} | {ms(row['p99_ms'])} | {cpu} "
+                     f"| {collector} |")  # fmt: skip
     return lines + (["", *notes] if notes else [])
 
 

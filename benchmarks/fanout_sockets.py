@@ -66,7 +66,7 @@ from urllib.parse import urlsplit
 
 from deploy import read_json, tell
 from fanout_client import FILL_LIMIT, SIZE
-from fanout_proc import sockets_per_process, wait_for_workers
+from fanout_proc import collector_totals, sockets_per_process, wait_for_workers
 from fanout_report import FLAGS, chart, stalled_key, stalled_table, summarize, table
 from loadgen import raise_open_files_limit
 from serving import ROOT, SITE, cores, free_port, wait_for_port
@@ -192,6 +192,9 @@ def running(target: Target, stalled: int, args: argparse.Namespace) -> Iterator[
     if settings := STACKS[target.stack][1]:
         env["DJANGO_SETTINGS_MODULE"] = settings
     log_path = Path(tempfile.gettempdir()) / f"fanout-sockets-{key}-{port}.log"
+    gc_path = None
+    if target.workers == 1:  # one process to ask; the workers' collectors are not timed
+        gc_path = env["FANOUT_GC_FILE"] = f"{log_path.with_suffix('')}-gc.json"
 
     def name_or_forget_log() -> None:
         if log_path.stat().st_size:
@@ -209,6 +212,8 @@ def running(target: Target, stalled: int, args: argparse.Namespace) -> Iterator[
         )  # fmt: skip
         stack.callback(stop, server)
         stack.callback(tell_if_ended, server, key)
+        if gc_path:
+            stack.callback(forget, gc_path)
         wait_for_port(port, server)
         if target.workers > 1:
             wait_for_workers(server.pid, target.workers)
@@ -233,7 +238,7 @@ def running(target: Target, stalled: int, args: argparse.Namespace) -> Iterator[
             opened += (f", {ready['stalled_held']:,} held by the server with "
                        f"{ready['stalled_kib']:,.0f} KiB in their kernel buffers")  # fmt: skip
         log(opened)
-        yield Live(target, stalled, process)
+        yield Live(target, stalled, process, server.pid, gc_path)
 
 
 def why_unavailable(target: Target, args: argparse.Namespace) -> str | None:
@@ -261,6 +266,8 @@ class Live:
     target: Target
     stalled: int
     client: subprocess.Popen[str]
+    server_pid: int
+    gc_path: str | None  # where the server's collector pauses are written, if timed
 
     @property
     def key(self) -> str:
@@ -277,6 +284,7 @@ def measure(args: argparse.Namespace, lives: list[Live]) -> list[dict[str, Any]]
         for live in lives[shift:] + lives[:shift]:
             if (key := live.key) in failed:
                 continue
+            collector = live.gc_path and collector_totals(live.server_pid, live.gc_path)
             try:
                 tell(live.client, f"{args.seconds} {args.window} {args.warmup}")
                 result = results[key] = read_json(live.client, args.seconds + 300)
@@ -284,12 +292,22 @@ def measure(args: argparse.Namespace, lives: list[Live]) -> list[dict[str, Any]]
                 failed.add(key)
                 log(f"round {number + 1}: {key} FAILED: {exc}")
                 continue
+            if collector and (after := collector_totals(live.server_pid, live.gc_path)):
+                # The collector's share of the span, and its longest pause in it.
+                spent = after["seconds"] - collector["seconds"]
+                result["gc_share"] = spent / result["seconds"]
+                result["gc_longest_ms"] = after["longest"] * 1e3
             flags = "".join(f", {result[flag]} {flag}" for flag in FLAGS if result[flag])
             p50, p99 = result.get("p50_ms", 0), result.get("p99_ms", 0)
             log(f"round {number + 1}/{args.rounds} {key:40} {result['rate']:>10,.0f}/s, "
                 f"p50 {p50:.2f} ms, p99 {p99:.2f} ms{flags}")  # fmt: skip
         rounds.append(results)
     return rounds
+
+
+def forget(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
 
 
 def log(text: str) -> None:

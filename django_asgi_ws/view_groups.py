@@ -6,6 +6,7 @@ each module has one job; its methods are documented as the view's.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
@@ -182,7 +183,7 @@ class GroupsMixin:
         if not inspect.iscoroutinefunction(handler):
             return None
         return forwarding.handler_while_idle(
-            websocket, events, lambda message: handler(websocket, message)
+            websocket, events, functools.partial(handler, websocket)
         )
 
     async def on_group_message(self, websocket: WebSocket, message: Message) -> None:

@@ -9,6 +9,8 @@ Django targets.
 
 from __future__ import annotations
 
+import gc_pauses  # noqa: F401  (times the collector when asked)
+
 subscribers: set = set()
 
 

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import os
 
+import gc_pauses  # noqa: F401  (times the collector when asked)
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchsite.settings_ours")
 
 from django_asgi_ws.asgi import get_asgi_application
