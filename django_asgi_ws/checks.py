@@ -153,8 +153,9 @@ def check_websocket_library(
 def check_server_settings(
     app_configs: Sequence[Any] | None = None, **kwargs: Any
 ) -> list[checks.CheckMessage]:
-    """E006 to E008, E014 and E032: ``RUNASGI_SERVER``, the message size, the keepalive
-    pings, the shutdown timeout and ``RUNASGI_WARM_START``."""
+    """E006 to E008, E014, E032 and E037: ``RUNASGI_SERVER``, the message size, the
+    keepalive pings, the shutdown timeout, ``RUNASGI_WARM_START`` and the collector's
+    threshold."""
     errors: list[checks.CheckMessage] = []
     if conf.RUNASGI_SERVER not in SERVER_NAMES:
         errors.append(
@@ -193,6 +194,17 @@ def check_server_settings(
                 f"it is {shutdown_timeout!r}.",
                 hint="The default is 10.0.",
                 id="django_asgi_ws.E014",
+            )
+        )
+    threshold = conf.WEBSOCKET_GC_THRESHOLD
+    if threshold is not None and (
+        not isinstance(threshold, int) or isinstance(threshold, bool) or threshold <= 0
+    ):
+        errors.append(
+            checks.Error(
+                f"WEBSOCKET_GC_THRESHOLD must be a positive int or None; it is {threshold!r}.",
+                hint="The default is 20000; None leaves the garbage collector as Python sets it.",
+                id="django_asgi_ws.E037",
             )
         )
     for name in ("WEBSOCKET_PING_INTERVAL", "WEBSOCKET_PING_TIMEOUT"):

@@ -34,6 +34,7 @@ DEFAULTS: Mapping[str, object] = {
     "WEBSOCKET_ALLOW_MISSING_ORIGIN": True,
     "WEBSOCKET_HANDSHAKE_TIMEOUT": 10.0,
     "WEBSOCKET_SHUTDOWN_TIMEOUT": 10.0,
+    "WEBSOCKET_GC_THRESHOLD": 20_000,
     "WEBSOCKET_RATE_LIMIT": None,
     "WEBSOCKET_TICKET_MAX_AGE": 60,
     "WEBSOCKET_TICKET_CACHE": "default",
@@ -105,6 +106,11 @@ class Settings:
         return _read("WEBSOCKET_SHUTDOWN_TIMEOUT")
 
     @property
+    def WEBSOCKET_GC_THRESHOLD(self) -> object:
+        """The garbage collector's first threshold in our servers; None leaves Python's."""
+        return _read("WEBSOCKET_GC_THRESHOLD")
+
+    @property
     def WEBSOCKET_RATE_LIMIT(self) -> object:
         """Messages a client may send per connection, as "N/s", "N/m" or "N/h"; None
         sets no limit."""
@@ -147,6 +153,7 @@ class WebSocketSettings:
     allow_missing_origin: bool
     handshake_timeout: float | None
     shutdown_timeout: float
+    gc_threshold: int | None
     rate_limit: str | None
     ticket_max_age: float
     ticket_cache: str
@@ -180,6 +187,7 @@ def get_settings() -> WebSocketSettings:
         allow_missing_origin=bool(raw.WEBSOCKET_ALLOW_MISSING_ORIGIN),
         handshake_timeout=raw.WEBSOCKET_HANDSHAKE_TIMEOUT,
         shutdown_timeout=raw.WEBSOCKET_SHUTDOWN_TIMEOUT,
+        gc_threshold=raw.WEBSOCKET_GC_THRESHOLD,
         rate_limit=raw.WEBSOCKET_RATE_LIMIT,
         ticket_max_age=raw.WEBSOCKET_TICKET_MAX_AGE,
         ticket_cache=raw.WEBSOCKET_TICKET_CACHE,

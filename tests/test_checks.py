@@ -384,6 +384,20 @@ def test_a_ping_setting_of_none_or_a_positive_number_passes(
     assert checks.check_server_settings() == []
 
 
+@pytest.mark.parametrize("value", [0, -1, 1.5, "20000", True])
+def test_a_gc_threshold_that_is_not_a_positive_int_is_e037(settings: Any, value: Any) -> None:
+    settings.WEBSOCKET_GC_THRESHOLD = value
+    errors = checks.check_server_settings()
+    assert error_ids(errors) == ["django_asgi_ws.E037"]
+    assert f"it is {value!r}" in errors[0].msg
+
+
+@pytest.mark.parametrize("value", [None, 700, 100_000])
+def test_a_gc_threshold_of_none_or_a_positive_int_passes(settings: Any, value: Any) -> None:
+    settings.WEBSOCKET_GC_THRESHOLD = value
+    assert checks.check_server_settings() == []
+
+
 def test_every_bad_server_setting_is_reported_at_once(settings: Any) -> None:
     settings.RUNASGI_SERVER = "gunicorn"
     settings.WEBSOCKET_MAX_MESSAGE_SIZE = 0

@@ -48,6 +48,15 @@ def test_ping_pong(server: tuple[str, LiveServer]) -> None:
         assert ws.recv(timeout=5) == "unknown: pong"
 
 
+def test_the_serving_process_has_its_collector_set_up(server: tuple[str, LiveServer]) -> None:
+    """WEBSOCKET_GC_THRESHOLD (its default), and the application frozen for the collector."""
+    _, live = server
+    with connect(live.url + "/ws/collector/") as ws:
+        collector = json.loads(ws.recv(timeout=5))
+    assert collector["threshold"] == 20_000
+    assert collector["frozen"] > 10_000  # Django and the project, at least
+
+
 def test_echo_text_binary_and_empty_messages(server: tuple[str, LiveServer]) -> None:
     _, live = server
     with connect(live.url + "/ws/echo/") as ws:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -18,6 +19,12 @@ async def ping(websocket: WebSocket) -> None:
     await websocket.accept()
     async for text in websocket.iter_text():
         await websocket.send_text("pong!" if text == "ping" else f"unknown: {text}")
+
+
+async def collector(websocket: WebSocket) -> None:
+    """How the serving process's garbage collector is set: first threshold, frozen objects."""
+    await websocket.accept()
+    await websocket.send_json({"threshold": gc.get_threshold()[0], "frozen": gc.get_freeze_count()})
 
 
 async def echo(websocket: WebSocket) -> None:

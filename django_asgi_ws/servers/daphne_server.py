@@ -42,6 +42,7 @@ from twisted.internet import defer, threads
 
 from django_asgi_ws import frames
 from django_asgi_ws.asgi_types import ASGIApp
+from django_asgi_ws.collector import tune_collector
 from django_asgi_ws.servers.base import ReadyCallback, ServerOptions
 from django_asgi_ws.servers.daphne_protocol import Inbox, WebSocketProtocol, reactor
 from django_asgi_ws.servers.lifespan_driver import LifespanManager
@@ -98,6 +99,7 @@ class Server(daphne.server.Server):  # type: ignore[misc]
     def create_application(self, protocol: Any, scope: dict[str, Any]) -> Any:
         if not isinstance(protocol, WebSocketProtocol):
             return super().create_application(protocol, scope)
+        tune_collector()  # the application is loaded by now
         # As daphne does, but the view receives from an Inbox, which pauses reading.
         if protocol not in self.connections:
             return None  # the client left during the handshake

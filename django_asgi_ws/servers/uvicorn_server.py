@@ -22,6 +22,7 @@ import uvicorn
 
 from django_asgi_ws import frames
 from django_asgi_ws.asgi_types import ASGIApp
+from django_asgi_ws.collector import tune_collector
 from django_asgi_ws.servers.base import ReadyCallback, ServerOptions
 from django_asgi_ws.servers.versions import check_server_versions, check_websocket_library
 from django_asgi_ws.status import CloseCode
@@ -46,6 +47,7 @@ def websocket_protocol_class() -> Any:
             self.conn.recv_frame = self._receive_frame_between_fragments  # type: ignore[method-assign]
 
         def handle_connect(self, event: Any) -> None:
+            tune_collector()  # the application is loaded by now
             super().handle_connect(event)
             # Built above, unless the handshake was refused; the application's
             # task has not started yet.
