@@ -15,6 +15,7 @@ from django.core import checks
 from django_asgi_ws.broadcast.checks import check_broadcast_settings
 from django_asgi_ws.conf import conf
 from django_asgi_ws.limits import parse_rate
+from django_asgi_ws.loop_watchdog import valid_threshold
 from django_asgi_ws.routing import iter_routes
 from django_asgi_ws.servers.base import SERVER_NAMES
 from django_asgi_ws.tickets.checks import check_deploy_ticket_cache, check_ticket_settings
@@ -153,9 +154,9 @@ def check_websocket_library(
 def check_server_settings(
     app_configs: Sequence[Any] | None = None, **kwargs: Any
 ) -> list[checks.CheckMessage]:
-    """E006 to E008, E014, E032 and E037: ``RUNASGI_SERVER``, the message size, the
-    keepalive pings, the shutdown timeout, ``RUNASGI_WARM_START`` and the collector's
-    threshold."""
+    """E006 to E008, E014, E032, E035 and E037: ``RUNASGI_SERVER``, the message size,
+    the keepalive pings, the shutdown timeout, ``RUNASGI_WARM_START``, the blocked loop
+    warning and the collector's threshold."""
     errors: list[checks.CheckMessage] = []
     if conf.RUNASGI_SERVER not in SERVER_NAMES:
         errors.append(
@@ -205,6 +206,16 @@ def check_server_settings(
                 f"WEBSOCKET_GC_THRESHOLD must be a positive int or None; it is {threshold!r}.",
                 hint="The default is 20000; None leaves the garbage collector as Python sets it.",
                 id="django_asgi_ws.E037",
+            )
+        )
+    blocked_loop_warning = conf.WEBSOCKET_BLOCKED_LOOP_WARNING
+    if blocked_loop_warning is not None and not valid_threshold(blocked_loop_warning):
+        errors.append(
+            checks.Error(
+                "WEBSOCKET_BLOCKED_LOOP_WARNING must be a positive number of seconds or "
+                f"None; it is {blocked_loop_warning!r}.",
+                hint="The default is 0.5; None reports no blocked event loop.",
+                id="django_asgi_ws.E035",
             )
         )
     for name in ("WEBSOCKET_PING_INTERVAL", "WEBSOCKET_PING_TIMEOUT"):

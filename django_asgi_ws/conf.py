@@ -35,6 +35,7 @@ DEFAULTS: Mapping[str, object] = {
     "WEBSOCKET_HANDSHAKE_TIMEOUT": 10.0,
     "WEBSOCKET_SHUTDOWN_TIMEOUT": 10.0,
     "WEBSOCKET_GC_THRESHOLD": 20_000,
+    "WEBSOCKET_BLOCKED_LOOP_WARNING": 0.5,
     "WEBSOCKET_RATE_LIMIT": None,
     "WEBSOCKET_TICKET_MAX_AGE": 60,
     "WEBSOCKET_TICKET_CACHE": "default",
@@ -111,6 +112,12 @@ class Settings:
         return _read("WEBSOCKET_GC_THRESHOLD")
 
     @property
+    def WEBSOCKET_BLOCKED_LOOP_WARNING(self) -> object:
+        """Seconds after which an event loop that runs nothing else is reported, with
+        what blocks it; None reports nothing."""
+        return _read("WEBSOCKET_BLOCKED_LOOP_WARNING")
+
+    @property
     def WEBSOCKET_RATE_LIMIT(self) -> object:
         """Messages a client may send per connection, as "N/s", "N/m" or "N/h"; None
         sets no limit."""
@@ -154,6 +161,7 @@ class WebSocketSettings:
     handshake_timeout: float | None
     shutdown_timeout: float
     gc_threshold: int | None
+    blocked_loop_warning: float | None
     rate_limit: str | None
     ticket_max_age: float
     ticket_cache: str
@@ -188,6 +196,7 @@ def get_settings() -> WebSocketSettings:
         handshake_timeout=raw.WEBSOCKET_HANDSHAKE_TIMEOUT,
         shutdown_timeout=raw.WEBSOCKET_SHUTDOWN_TIMEOUT,
         gc_threshold=raw.WEBSOCKET_GC_THRESHOLD,
+        blocked_loop_warning=raw.WEBSOCKET_BLOCKED_LOOP_WARNING,
         rate_limit=raw.WEBSOCKET_RATE_LIMIT,
         ticket_max_age=raw.WEBSOCKET_TICKET_MAX_AGE,
         ticket_cache=raw.WEBSOCKET_TICKET_CACHE,

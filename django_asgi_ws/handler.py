@@ -1,10 +1,11 @@
 """The ASGI application: http to Django, websocket to our views, lifespan answered.
 
-A handshake, top to bottom: the startup hooks (``lifespan``), Host and Origin
-(``origin``), the script prefix, path and route (``routing``), a ticket if the
-client presents one (``tickets.handshake``), the view with its ``WebSocket``
-(``websocket``), and how an exception ends the connection (``endings``). This
-module only calls them in that order.
+A handshake, top to bottom: the watchdog of the event loop (``loop_watchdog``,
+started at the first call on a loop), the startup hooks (``lifespan``), Host
+and Origin (``origin``), the script prefix, path and route (``routing``), a
+ticket if the client presents one (``tickets.handshake``), the view with its
+``WebSocket`` (``websocket``), and how an exception ends the connection
+(``endings``). This module only calls them in that order.
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ from asgiref.sync import iscoroutinefunction, sync_to_async
 
 from django_asgi_ws import routing
 from django_asgi_ws.asgi_types import ASGIApp, Receive, Scope, Send
+from django_asgi_ws.blocked_report import dotted_name, serving
 from django_asgi_ws.conf import get_settings
 from django_asgi_ws.db import ConnectionThreadContext
 from django_asgi_ws.deprecation import renamed
 from django_asgi_ws.endings import Ending, Report, ending_for
 from django_asgi_ws.lifespan import Startup, serve_lifespan
 from django_asgi_ws.limits import connection_limits
+from django_asgi_ws.loop_watchdog import stop_watching_running_loop, watch_running_loop
 from django_asgi_ws.origin import check_host_and_origin
 from django_asgi_ws.refusal import send_refusal
 from django_asgi_ws.sessions import save_session_at_close, session_was_touched
@@ -50,15 +53,23 @@ class WebSocketApplication:
         self.startup = Startup()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        watch_running_loop()
         scope_type = scope["type"]
         if scope_type == "websocket":
             await self.handle_websocket(scope, receive, send)
         elif scope_type == "http":
             if not self.startup.done:
                 await self.startup.ensure()
-            await self.http_application(scope, receive, send)
+            token = serving.set((scope, None))  # for the report of a blocked loop
+            try:
+                await self.http_application(scope, receive, send)
+            finally:
+                serving.reset(token)
         elif scope_type == "lifespan":
-            await serve_lifespan(self.startup, receive, send)
+            try:
+                await serve_lifespan(self.startup, receive, send)
+            finally:
+                stop_watching_running_loop()  # the server stops
         else:
             raise ValueError(f"Unsupported ASGI scope type {scope_type!r}.")
 
@@ -78,6 +89,7 @@ class WebSocketApplication:
             if not isinstance(websocket, WebSocket):
                 await send_refusal(scope, send, websocket)
                 return
+            token = serving.set((scope, websocket.resolver_match))  # should it block the loop
             # The view runs here rather than in a method of its own: every message
             # resumes each coroutine between the server and the view, once per level.
             try:
@@ -89,7 +101,7 @@ class WebSocketApplication:
                 view = match.func
                 if not is_async_view(view):
                     raise TypeError(
-                        f"The websocket view {_name(view)} is not an async function "
+                        f"The websocket view {dotted_name(view)} is not an async function "
                         "(system check django_asgi_ws.E004)."
                     )
                 await view(websocket, *match.args, **match.kwargs)
@@ -105,6 +117,7 @@ class WebSocketApplication:
                 if websocket.state is not DISCONNECTED:
                     await end(websocket, CloseCode.NORMAL_CLOSURE, "", HTTPStatus.FORBIDDEN)
             finally:
+                serving.reset(token)
                 request = websocket._request
                 if request is not None and session_was_touched(request):
                     await sync_to_async(save_session_at_close)(request)
@@ -193,10 +206,6 @@ def _uncancel() -> None:
     task = asyncio.current_task()
     if task is not None and hasattr(task, "uncancel"):
         task.uncancel()
-
-
-def _name(view: Any) -> str:
-    return f"{getattr(view, '__module__', '?')}.{getattr(view, '__qualname__', repr(view))}"
 
 
 __getattr__ = renamed(__name__, ASGIHandler=WebSocketApplication)

@@ -9,7 +9,11 @@ from django_asgi_ws.asgi_types import ASGIApp
 
 
 async def asgi_get(application: ASGIApp, path: str, *, root_path: str = "") -> tuple[int, bytes]:
-    """The status and body the application answers to ``GET path`` from ``testserver``."""
+    """The status and body the application answers to ``GET path`` from ``testserver``.
+
+    *path* may end with a query string.
+    """
+    path, _, query = path.partition("?")
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -18,7 +22,7 @@ async def asgi_get(application: ASGIApp, path: str, *, root_path: str = "") -> t
         "scheme": "http",
         "root_path": root_path,
         "path": path,
-        "query_string": b"",
+        "query_string": query.encode(),
         "headers": [(b"host", b"testserver")],
     }
     inbox = [{"type": "http.request", "body": b"", "more_body": False}]

@@ -398,6 +398,24 @@ def test_a_gc_threshold_of_none_or_a_positive_int_passes(settings: Any, value: A
     assert checks.check_server_settings() == []
 
 
+@pytest.mark.parametrize("value", [0, -0.5, "0.5", True, float("inf"), float("nan")])
+def test_a_blocked_loop_warning_that_is_not_positive_seconds_is_e035(
+    settings: Any, value: Any
+) -> None:
+    settings.WEBSOCKET_BLOCKED_LOOP_WARNING = value
+    errors = checks.check_server_settings()
+    assert error_ids(errors) == ["django_asgi_ws.E035"]
+    assert f"it is {value!r}" in errors[0].msg
+
+
+@pytest.mark.parametrize("value", [None, 0.05, 1, 2.5])
+def test_a_blocked_loop_warning_of_none_or_positive_seconds_passes(
+    settings: Any, value: Any
+) -> None:
+    settings.WEBSOCKET_BLOCKED_LOOP_WARNING = value
+    assert checks.check_server_settings() == []
+
+
 def test_every_bad_server_setting_is_reported_at_once(settings: Any) -> None:
     settings.RUNASGI_SERVER = "gunicorn"
     settings.WEBSOCKET_MAX_MESSAGE_SIZE = 0

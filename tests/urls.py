@@ -4,6 +4,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import path
 
 from django_asgi_ws.tickets import TicketView
+from tests.blocking_views import block_http
 from tests.broadcast_views import announce
 
 
@@ -20,6 +21,7 @@ urlpatterns = [
     path("hello/", hello, name="hello"),
     path("whoami/", whoami, name="whoami"),
     path("announce/", announce, name="announce"),
+    path("block/", block_http),
     path("ws-ticket/", TicketView.as_view()),
     path("ws-ticket/single-use/", TicketView.as_view(single_use=True)),
 ]
