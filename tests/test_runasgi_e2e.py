@@ -227,6 +227,26 @@ def test_close_codes_are_the_same_on_both_servers(
         wait_for_output(live, "Internal error in websocket view for /ws/crash/", since)
 
 
+def test_a_view_blocking_the_loop_is_named_on_the_console(
+    shared: tuple[str, LiveServer],
+) -> None:
+    # The project configures no logging: the warning shows all the same.
+    _, live = shared
+    since = len(live.log())
+    with connect(ws_url(live, "/ws/block/"), proxy=None) as ws:
+        ws.send("1.5")
+        assert ws.recv(timeout=10) == "slept"
+    log = wait_for_output(live, r"Stack \(most recent call last\):\n(  .*\n)+", since)
+    assert re.search(
+        r"Event loop blocked for 0\.\d\d s so far by websocket view mysite\.views\.block "
+        r"\(/ws/block/\): every other connection of this process waits until it returns\.\n"
+        r"Stack \(most recent call last\):\n(  .*\n)*"
+        r'  File ".*/mysite/views\.py", line \d+, in block\n'
+        r"    time\.sleep\(float\(text\)\)  # noqa: ASYNC251\n",
+        log,
+    ), log
+
+
 def test_json_view_answers_through_runasgi(shared: tuple[str, LiveServer]) -> None:
     _, live = shared
     with connect(ws_url(live, "/ws/json/"), proxy=None) as ws:

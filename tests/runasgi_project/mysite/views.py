@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -31,6 +32,14 @@ async def wait(websocket: WebSocket) -> None:
             await websocket.receive()
     except WebSocketDisconnect as exc:
         print(f"wait saw close code {exc.code}", flush=True)
+
+
+async def block(websocket: WebSocket) -> None:
+    """Blocks the event loop for the seconds of each message (time.sleep, not asyncio's)."""
+    await websocket.accept()
+    async for text in websocket.iter_text():
+        time.sleep(float(text))  # noqa: ASYNC251
+        await websocket.send_text("slept")
 
 
 async def crash(websocket: WebSocket) -> None:
