@@ -154,7 +154,7 @@ def check_websocket_library(
 def check_server_settings(
     app_configs: Sequence[Any] | None = None, **kwargs: Any
 ) -> list[checks.CheckMessage]:
-    """E006 to E008, E014, E032, E035 and E037: ``RUNASGI_SERVER``, the message size,
+    """E006 to E008, E014, E032, E035 and E036: ``RUNASGI_SERVER``, the message size,
     the keepalive pings, the shutdown timeout, ``RUNASGI_WARM_START``, the blocked loop
     warning and the collector's threshold."""
     errors: list[checks.CheckMessage] = []
@@ -205,7 +205,7 @@ def check_server_settings(
             checks.Error(
                 f"WEBSOCKET_GC_THRESHOLD must be a positive int or None; it is {threshold!r}.",
                 hint="The default is 20000; None leaves the garbage collector as Python sets it.",
-                id="django_asgi_ws.E037",
+                id="django_asgi_ws.E036",
             )
         )
     blocked_loop_warning = conf.WEBSOCKET_BLOCKED_LOOP_WARNING

@@ -385,10 +385,10 @@ def test_a_ping_setting_of_none_or_a_positive_number_passes(
 
 
 @pytest.mark.parametrize("value", [0, -1, 1.5, "20000", True])
-def test_a_gc_threshold_that_is_not_a_positive_int_is_e037(settings: Any, value: Any) -> None:
+def test_a_gc_threshold_that_is_not_a_positive_int_is_e036(settings: Any, value: Any) -> None:
     settings.WEBSOCKET_GC_THRESHOLD = value
     errors = checks.check_server_settings()
-    assert error_ids(errors) == ["django_asgi_ws.E037"]
+    assert error_ids(errors) == ["django_asgi_ws.E036"]
     assert f"it is {value!r}" in errors[0].msg
 
 
