@@ -99,6 +99,13 @@ def handler_while_idle(
         nonlocal running
         if running or not events.idle or websocket.state is not CONNECTED:
             return False  # busy (a handler publishing to its own group), or closing
+        try:
+            # A publisher running in the reader's very context (a task created
+            # with it) has it entered: an eager task could not enter it, and
+            # would leave the loop's current task wrong (Python 3.12, 3.13).
+            context.run(int)
+        except RuntimeError:
+            return False
         running = True
         try:
             handling = eager(loop, handle(message), context=context)

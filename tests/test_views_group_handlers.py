@@ -41,6 +41,15 @@ class Handlers(WebSocketView):
         self.view_task = asyncio.current_task()
         where.set("set in on_connect")
         await websocket.accept()
+        if "publish_in_my_context" in websocket.GET:
+            assert self.view_task is not None
+            self.publisher = asyncio.create_task(
+                self.publish_soon(), context=self.view_task.get_context()
+            )
+
+    async def publish_soon(self) -> None:
+        await asyncio.sleep(0.01)  # the view now waits
+        await broadcast.publish(self.kwargs["group"], {"n": 1})
 
     async def on_group_message(self, websocket: WebSocket, message: Message) -> None:
         self.handling += 1
@@ -153,6 +162,18 @@ async def test_messages_published_while_a_handler_fails_are_not_handled(
         await broadcast.publish(group, {"n": 1, "fail": True, "wait": 0.02})
         await broadcast.publish(group, {"n": 2})
         assert await ws.wait_closed() == 1011
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="Task.get_context came in Python 3.12")
+async def test_a_publisher_sharing_the_view_context_wakes_the_view(
+    client: WebSocketClient, url: str
+) -> None:
+    """The view's context is entered by the publisher: the message goes to the view's task."""
+    async with client.connect(url + "?publish_in_my_context") as ws:
+        reply = await ws.receive_json()
+        assert (reply["n"], reply["in_view_task"]) == (1, True)
+        await ws.send_json("still there?")
+        assert (await ws.receive_json())["client"] == "still there?"
 
 
 @pytest.mark.skipif(sys.version_info < (3, 12), reason="eager tasks came in Python 3.12")
