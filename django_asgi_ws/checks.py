@@ -13,7 +13,7 @@ from asgiref.sync import iscoroutinefunction
 from django.core import checks
 
 from django_asgi_ws.broadcast.checks import check_broadcast_settings
-from django_asgi_ws.conf import conf
+from django_asgi_ws.conf import DEFAULTS, conf
 from django_asgi_ws.limits import parse_rate
 from django_asgi_ws.loop_watchdog import valid_threshold
 from django_asgi_ws.routing import iter_routes
@@ -154,9 +154,9 @@ def check_websocket_library(
 def check_server_settings(
     app_configs: Sequence[Any] | None = None, **kwargs: Any
 ) -> list[checks.CheckMessage]:
-    """E006 to E008, E014, E032, E035 and E036: ``RUNASGI_SERVER``, the message size,
+    """E006 to E008, E014, E032 and E035 to E037: ``RUNASGI_SERVER``, the message size,
     the keepalive pings, the shutdown timeout, ``RUNASGI_WARM_START``, the blocked loop
-    warning and the collector's threshold."""
+    warning, the collector's threshold and the close timeout."""
     errors: list[checks.CheckMessage] = []
     if conf.RUNASGI_SERVER not in SERVER_NAMES:
         errors.append(
@@ -183,20 +183,8 @@ def check_server_settings(
                 id="django_asgi_ws.E007",
             )
         )
-    shutdown_timeout = conf.WEBSOCKET_SHUTDOWN_TIMEOUT
-    if (
-        not isinstance(shutdown_timeout, (int, float))
-        or isinstance(shutdown_timeout, bool)
-        or shutdown_timeout <= 0
-    ):
-        errors.append(
-            checks.Error(
-                f"WEBSOCKET_SHUTDOWN_TIMEOUT must be a positive number of seconds; "
-                f"it is {shutdown_timeout!r}.",
-                hint="The default is 10.0.",
-                id="django_asgi_ws.E014",
-            )
-        )
+    errors += _positive_seconds("WEBSOCKET_SHUTDOWN_TIMEOUT", id="django_asgi_ws.E014")
+    errors += _positive_seconds("WEBSOCKET_CLOSE_TIMEOUT", id="django_asgi_ws.E037")
     threshold = conf.WEBSOCKET_GC_THRESHOLD
     if threshold is not None and (
         not isinstance(threshold, int) or isinstance(threshold, bool) or threshold <= 0
@@ -230,6 +218,20 @@ def check_server_settings(
                 )
             )
     return errors
+
+
+def _positive_seconds(name: str, *, id: str) -> list[checks.CheckMessage]:
+    """The error *id* unless the setting *name* is a positive number of seconds."""
+    value = getattr(conf, name)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return []
+    return [
+        checks.Error(
+            f"{name} must be a positive number of seconds; it is {value!r}.",
+            hint=f"The default is {DEFAULTS[name]!r}.",
+            id=id,
+        )
+    ]
 
 
 def check_security_settings(

@@ -36,6 +36,7 @@ DEFAULTS: Mapping[str, object] = {
     "WEBSOCKET_SHUTDOWN_TIMEOUT": 10.0,
     "WEBSOCKET_GC_THRESHOLD": 20_000,
     "WEBSOCKET_BLOCKED_LOOP_WARNING": 0.5,
+    "WEBSOCKET_CLOSE_TIMEOUT": 5.0,
     "WEBSOCKET_RATE_LIMIT": None,
     "WEBSOCKET_TICKET_MAX_AGE": 60,
     "WEBSOCKET_TICKET_CACHE": "default",
@@ -118,6 +119,11 @@ class Settings:
         return _read("WEBSOCKET_BLOCKED_LOOP_WARNING")
 
     @property
+    def WEBSOCKET_CLOSE_TIMEOUT(self) -> object:
+        """Seconds a connection the server closes has to end, else it is aborted."""
+        return _read("WEBSOCKET_CLOSE_TIMEOUT")
+
+    @property
     def WEBSOCKET_RATE_LIMIT(self) -> object:
         """Messages a client may send per connection, as "N/s", "N/m" or "N/h"; None
         sets no limit."""
@@ -162,6 +168,7 @@ class WebSocketSettings:
     shutdown_timeout: float
     gc_threshold: int | None
     blocked_loop_warning: float | None
+    close_timeout: float
     rate_limit: str | None
     ticket_max_age: float
     ticket_cache: str
@@ -197,6 +204,7 @@ def get_settings() -> WebSocketSettings:
         shutdown_timeout=raw.WEBSOCKET_SHUTDOWN_TIMEOUT,
         gc_threshold=raw.WEBSOCKET_GC_THRESHOLD,
         blocked_loop_warning=raw.WEBSOCKET_BLOCKED_LOOP_WARNING,
+        close_timeout=raw.WEBSOCKET_CLOSE_TIMEOUT,
         rate_limit=raw.WEBSOCKET_RATE_LIMIT,
         ticket_max_age=raw.WEBSOCKET_TICKET_MAX_AGE,
         ticket_cache=raw.WEBSOCKET_TICKET_CACHE,

@@ -29,6 +29,7 @@ def main() -> None:
         ping_interval=conf.WEBSOCKET_PING_INTERVAL,
         ping_timeout=conf.WEBSOCKET_PING_TIMEOUT,
         request_timeout=conf.WEBSOCKET_HANDSHAKE_TIMEOUT,
+        close_timeout=conf.WEBSOCKET_CLOSE_TIMEOUT,
     )
     server = get_server_class(server_name)(application, options)
 

@@ -416,6 +416,29 @@ def test_a_blocked_loop_warning_of_none_or_positive_seconds_passes(
     assert checks.check_server_settings() == []
 
 
+@pytest.mark.parametrize(
+    ("name", "error_id"),
+    [
+        ("WEBSOCKET_SHUTDOWN_TIMEOUT", "django_asgi_ws.E014"),
+        ("WEBSOCKET_CLOSE_TIMEOUT", "django_asgi_ws.E037"),
+    ],
+)
+@pytest.mark.parametrize("value", [0, -1, None, "5", True])
+def test_a_server_timeout_that_is_not_a_positive_number_is_an_error(
+    settings: Any, name: str, error_id: str, value: Any
+) -> None:
+    setattr(settings, name, value)
+    errors = checks.check_server_settings()
+    assert error_ids(errors) == [error_id]
+    assert f"{name} must be a positive number of seconds; it is {value!r}." == errors[0].msg
+
+
+@pytest.mark.parametrize("value", [0.1, 5, 60.0])
+def test_a_positive_close_timeout_passes(settings: Any, value: Any) -> None:
+    settings.WEBSOCKET_CLOSE_TIMEOUT = value
+    assert checks.check_server_settings() == []
+
+
 def test_every_bad_server_setting_is_reported_at_once(settings: Any) -> None:
     settings.RUNASGI_SERVER = "gunicorn"
     settings.WEBSOCKET_MAX_MESSAGE_SIZE = 0

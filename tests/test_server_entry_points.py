@@ -3,12 +3,14 @@ tested end to end in test_entry_points_e2e.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
 from typing import Any
 
 import uvicorn
+from uvicorn.server import ServerState
 
 from django_asgi_ws.servers import uvicorn as uvicorn_entry_point
 from django_asgi_ws.servers.gunicorn_worker import UvicornWorker
@@ -39,6 +41,18 @@ def test_the_derived_config_is_made_once_per_settings_snapshot(settings: Any) ->
     assert again.ws_max_size == 1234
 
 
+def test_the_websocket_protocol_reads_the_close_timeout(settings: Any) -> None:
+    settings.WEBSOCKET_CLOSE_TIMEOUT = 2.5
+    loop = asyncio.new_event_loop()
+    try:
+        protocol = uvicorn_entry_point.WebSocketProtocol(
+            uvicorn.Config("tests.asgi_app:application"), ServerState(), {}, loop
+        )
+    finally:
+        loop.close()
+    assert protocol.close_timeout == 2.5
+
+
 def test_the_gunicorn_worker_serves_with_the_entry_points_protocols() -> None:
     assert UvicornWorker.CONFIG_KWARGS["ws"] is uvicorn_entry_point.WebSocketProtocol
     assert UvicornWorker.CONFIG_KWARGS["http"] is uvicorn_entry_point.HTTPProtocol
@@ -61,6 +75,7 @@ def capture(application, **arguments):
         "signal_handlers": server.signal_handlers,
         "request_timeout": server.request_timeout,
         "shutdown_timeout": server.shutdown_timeout,
+        "close_timeout": server.close_timeout,
     }))
     raise SystemExit(0)
 
@@ -98,4 +113,5 @@ def test_the_daphne_entry_point_takes_the_settings_over_daphnes_options() -> Non
         "signal_handlers": False,  # ours, which drain, replace Twisted's
         "request_timeout": 10.0,
         "shutdown_timeout": 1.5,
+        "close_timeout": 2.5,
     }

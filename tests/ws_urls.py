@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.urls import include, path, re_path
 
 from django_asgi_ws.decorators import login_required
-from tests import blocking_views, broadcast_views, security_views, ws_views
+from tests import blocking_views, broadcast_views, fault_views, security_views, ws_views
 
 chat_patterns = [
     path("<slug:room>/", ws_views.describe, name="room"),
@@ -59,4 +59,6 @@ urlpatterns = [
     path("ws/block-the-loop/", blocking_views.block_the_loop),
     path("ws/await-only/", blocking_views.await_only),
     path("ws/block-in-a-child-task/", blocking_views.block_in_a_child_task),
+    path("ws/close-a-stalled-client/", fault_views.close_a_stalled_client),
+    path("ws/send-until-disconnected/", fault_views.send_until_disconnected),
 ]

@@ -50,6 +50,10 @@ class ServerOptions:
     # Seconds a new connection has to send its request's headers before it is
     # dropped (slow or idle clients otherwise hold it forever); None waits forever.
     request_timeout: float | None = None
+    # Seconds a connection the server closes (a view's close, a shutdown, a
+    # protocol error, a keepalive timeout) has to end before it is aborted:
+    # a client that stops reading would otherwise hold it forever.
+    close_timeout: float = _default("WEBSOCKET_CLOSE_TIMEOUT")
 
     @classmethod
     def from_settings(cls, settings: WebSocketSettings, **options: Any) -> ServerOptions:
@@ -60,6 +64,7 @@ class ServerOptions:
             ping_timeout=settings.ping_timeout,
             shutdown_timeout=settings.shutdown_timeout,
             request_timeout=settings.handshake_timeout,
+            close_timeout=settings.close_timeout,
             **options,
         )
 

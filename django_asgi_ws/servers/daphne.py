@@ -8,7 +8,8 @@ backpressure both ways, lifespan). The project's settings take precedence
 over the options of the same meaning: ``WEBSOCKET_MAX_MESSAGE_SIZE`` over
 ``--websocket-max-message-size``, ``WEBSOCKET_PING_INTERVAL`` and
 ``WEBSOCKET_PING_TIMEOUT`` over ``--ping-interval`` and ``--ping-timeout``;
-``WEBSOCKET_HANDSHAKE_TIMEOUT`` bounds the wait for a request. On SIGTERM or
+``WEBSOCKET_HANDSHAKE_TIMEOUT`` bounds the wait for a request,
+``WEBSOCKET_CLOSE_TIMEOUT`` the time a closed connection takes to go. On SIGTERM or
 SIGINT it stops accepting, closes every open websocket with 1001 (going away),
 gives the views ``WEBSOCKET_SHUTDOWN_TIMEOUT`` seconds to finish, runs the
 shutdown hooks and exits; a second signal stops at once.
@@ -45,6 +46,7 @@ class EntryPointServer(Server):
         super().__init__(application, **arguments)
         self.lifespan = LifespanManager(application)
         self.request_timeout = options.request_timeout
+        self.close_timeout = options.close_timeout
         self.shutdown_timeout = options.shutdown_timeout
         self._stopping = False
 

@@ -53,8 +53,18 @@ class Inbox(asyncio.Queue[ASGIMessage]):
 
 
 class WebSocketProtocol(DaphneWebSocketProtocol):  # type: ignore[misc]
-    # How long a client that broke the protocol has to read our close frame.
-    close_frame_flush_timeout = 2.0
+    """daphne's protocol; a connection the server closes is gone within the
+    factory's ``close_timeout`` seconds.
+
+    Its close frame may wait behind a send buffer that a client which stopped
+    reading never drains, and Twisted closes a connection gracefully only
+    once its buffer is empty: the connection is aborted when the time is up,
+    counted from the close frame (or from the graceful drop, where autobahn
+    drops without one). autobahn's own closeHandshakeTimeout, which the
+    server turns off, counts in whole seconds, up to one early.
+    """
+
+    _abort_call: Any = None
 
     def connectionMade(self) -> None:
         super().connectionMade()
@@ -93,6 +103,8 @@ class WebSocketProtocol(DaphneWebSocketProtocol):  # type: ignore[misc]
 
     def connectionLost(self, reason: Any = connectionDone) -> None:
         self._writable.set()
+        if self._abort_call is not None and self._abort_call.active():
+            self._abort_call.cancel()
         super().connectionLost(reason)
 
     @property
@@ -127,14 +139,30 @@ class WebSocketProtocol(DaphneWebSocketProtocol):  # type: ignore[misc]
             raise ConnectionDeny(400, "Invalid Sec-WebSocket-Protocol header.")  # type: ignore[no-untyped-call]
         return super().onConnect(request)
 
+    def sendCloseFrame(
+        self, code: int | None = None, reasonUtf8: bytes | None = None, isReply: bool = False
+    ) -> None:
+        if self.state == self.STATE_OPEN:
+            self._abort_after_close_timeout()
+        super().sendCloseFrame(code=code, reasonUtf8=reasonUtf8, isReply=isReply)
+
     def dropConnection(self, abort: bool = False) -> None:
         if abort and self.failedByMe and self.state != self.STATE_CLOSED:
             # After answering a protocol error (an invalid close frame, say) with a
             # close frame, autobahn aborts the connection when the client's close
             # arrives, discarding ours unsent. Let it flush, then abort.
-            reactor.callLater(self.close_frame_flush_timeout, self._abort_if_connected)
             abort = False
+        if not abort and self.state != self.STATE_CLOSED:
+            self._abort_after_close_timeout()
         super().dropConnection(abort)
+
+    def _abort_after_close_timeout(self) -> None:
+        """Abort the connection if it is still open ``close_timeout`` seconds after
+        the first call, where the close began."""
+        if self._abort_call is None:
+            self._abort_call = reactor.callLater(
+                self.factory.close_timeout, self._abort_if_connected
+            )
 
     def _abort_if_connected(self) -> None:
         transport = self.transport

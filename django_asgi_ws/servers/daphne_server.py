@@ -14,6 +14,11 @@ and has no lifespan support. Here:
 - protocol failures send a close frame (1002, 1007, 1009...) before dropping,
   invalid close frames from the client included;
 - a non-ASCII subprotocol offer is refused with 400, not 500;
+- a connection whose first request's head has not arrived within the
+  handshake timeout is dropped, however slowly it trickles in;
+- a connection the server closes is aborted if it has not ended within the
+  close timeout (a client that stopped reading never lets its close frame
+  through);
 - lifespan startup runs before the first connection is served and lifespan
   shutdown after the last one;
 - a graceful stop closes every open websocket with a close frame, then gives
@@ -44,6 +49,7 @@ from django_asgi_ws import frames
 from django_asgi_ws.asgi_types import ASGIApp
 from django_asgi_ws.collector import tune_collector
 from django_asgi_ws.servers.base import ReadyCallback, ServerOptions
+from django_asgi_ws.servers.daphne_http import RequestHeadDeadlineFactory
 from django_asgi_ws.servers.daphne_protocol import Inbox, WebSocketProtocol, reactor
 from django_asgi_ws.servers.lifespan_driver import LifespanManager
 from django_asgi_ws.servers.versions import check_server_versions
@@ -75,8 +81,12 @@ class Server(daphne.server.Server):  # type: ignore[misc]
     adopt_fd: int | None = None
     adopt_family: int = socket.AF_INET
 
+    # Seconds a connection the server closes has to end before it is aborted.
+    close_timeout: float = ServerOptions.close_timeout
+
     # Server.run() builds its websocket factory inline; this setter is the one
-    # place to give that factory our protocol and fail-with-close-frame policy.
+    # place to give that factory our protocol, fail-with-close-frame policy and
+    # close timeout, which replaces autobahn's (see WebSocketProtocol).
     @property
     def ws_factory(self) -> Any:
         return self._ws_factory
@@ -85,15 +95,18 @@ class Server(daphne.server.Server):  # type: ignore[misc]
     def ws_factory(self, factory: Any) -> None:
         factory.protocol = WebSocketProtocol
         factory.failByDrop = False
+        factory.close_timeout = self.close_timeout
+        factory.setProtocolOptions(closeHandshakeTimeout=0)
         self._ws_factory = factory
 
     async def handle_reply(self, protocol: Any, message: dict[str, Any]) -> None:
-        if (
-            isinstance(protocol, WebSocketProtocol)
-            and not protocol.writable.is_set()
-            and message.get("type") == "websocket.send"
-        ):
-            await protocol.writable.wait()
+        if isinstance(protocol, WebSocketProtocol) and message.get("type") == "websocket.send":
+            if not protocol.writable.is_set():
+                await protocol.writable.wait()
+            if protocol.state == protocol.STATE_CLOSED:
+                # daphne would drop the message and return: a view sending in a
+                # loop would never learn that its client is gone, nor yield.
+                raise ConnectionResetError("The websocket connection is closed.")
         await super().handle_reply(protocol, message)
 
     def create_application(self, protocol: Any, scope: dict[str, Any]) -> Any:
@@ -115,8 +128,10 @@ class Server(daphne.server.Server):  # type: ignore[misc]
 
     request_timeout: float | None = None
 
-    # Likewise for the HTTP factory: Twisted's idle timeout (60 s by default)
-    # drops a connection that sends nothing for that long before its request.
+    # Likewise for the HTTP factory, replaced by one that drops a connection
+    # whose first request's head is not in within request_timeout; Twisted's
+    # idle timeout (60 s by default), set to the same, drops a connection that
+    # sends nothing for that long.
     @property
     def http_factory(self) -> Any:
         return self._http_factory
@@ -124,6 +139,7 @@ class Server(daphne.server.Server):  # type: ignore[misc]
     @http_factory.setter
     def http_factory(self, factory: Any) -> None:
         if self.request_timeout is not None:
+            factory = RequestHeadDeadlineFactory(self, self.request_timeout)
             factory.timeOut = self.request_timeout
         self._http_factory = factory
 
@@ -229,6 +245,7 @@ class DaphneServer:
         )
         self._server.lifespan = LifespanManager(application)
         self._server.request_timeout = options.request_timeout
+        self._server.close_timeout = options.close_timeout
         if options.fd is not None:
             self._server.adopt_fd = options.fd
             self._server.adopt_family = socket.AF_INET6 if ":" in options.host else socket.AF_INET

@@ -13,7 +13,8 @@ The protocols read the project's settings as each connection opens:
 ``WEBSOCKET_MAX_MESSAGE_SIZE``, ``WEBSOCKET_PING_INTERVAL`` and
 ``WEBSOCKET_PING_TIMEOUT`` take precedence over uvicorn's ``--ws-max-size``,
 ``--ws-ping-interval`` and ``--ws-ping-timeout``; ``WEBSOCKET_HANDSHAKE_TIMEOUT``
-bounds the wait for a request; and on SIGTERM open websockets are closed with
+bounds the wait for a request, ``WEBSOCKET_CLOSE_TIMEOUT`` the time a closed
+connection takes to go; and on SIGTERM open websockets are closed with
 1001 (going away) and their views get ``WEBSOCKET_SHUTDOWN_TIMEOUT`` seconds to
 finish, unless ``--timeout-graceful-shutdown`` says otherwise.
 """
@@ -30,7 +31,8 @@ import uvicorn
 
 from django_asgi_ws.conf import WebSocketSettings, get_settings
 from django_asgi_ws.servers.base import MissingServerError
-from django_asgi_ws.servers.uvicorn_server import http_protocol_class, websocket_protocol_class
+from django_asgi_ws.servers.uvicorn_server import http_protocol_class
+from django_asgi_ws.servers.uvicorn_websocket import websocket_protocol_class
 from django_asgi_ws.status import CloseCode
 
 __all__ = ["HTTPProtocol", "UvicornWorker", "WebSocketProtocol"]
@@ -75,6 +77,7 @@ class WebSocketProtocol(_base):  # type: ignore[misc,valid-type]
     ) -> None:
         super().__init__(configured(config), server_state, app_state, _loop)
         self._server_config = config
+        self.close_timeout = get_settings().close_timeout
 
     def shutdown(self) -> None:
         # uvicorn calls this on every connection, then waits for the tasks as
