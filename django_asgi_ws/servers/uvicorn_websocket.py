@@ -103,10 +103,6 @@ def websocket_protocol_class() -> Any:
 
         async def send(self, message: Any) -> None:
             message_type = message["type"]
-            if message_type == "websocket.send" and not self.writable.is_set():
-                # Waited for here rather than in uvicorn's send, which looks at the
-                # state before waiting: the connection may close meanwhile.
-                await self.writable.wait()
             if self.handshake_complete and self.conn.state is not State.OPEN:
                 # Closing or closed, by either side: a send means the client is gone
                 # (uvicorn would raise RuntimeError), a second close means nothing.
@@ -115,7 +111,12 @@ def websocket_protocol_class() -> Any:
                 if message_type == "websocket.close":
                     return
             if message_type == "websocket.send":
-                await super().send(message)
+                try:
+                    await super().send(message)
+                except RuntimeError:
+                    if self.close_sent:  # while the send waited for the buffer to drain
+                        raise ClientDisconnected() from None
+                    raise
                 return
             if message_type == "websocket.close" and self.handshake_complete:
                 if not self.transport.is_closing():
@@ -153,42 +154,50 @@ def websocket_protocol_class() -> Any:
             super().data_received(data)
             if not self.handshake_initiated and self.conn.handshake_exc is not None:
                 self._refuse_unreadable_request()
-            if self.transport.is_closing():
-                # A refusal, a protocol error, the answer to the client's close.
-                self._bound_closing()
 
-        def eof_received(self) -> None:
-            # The transport closes once its buffer has drained.
+        # Where a close begins, besides the view's and ours: each is bounded. (A
+        # refused handshake's answer is small enough for any socket's buffer.)
+
+        def handle_close(self, event: Any) -> None:
+            super().handle_close(event)
+            self._bound_closing()
+
+        def handle_parser_exception(self) -> None:
+            super().handle_parser_exception()
             self._bound_closing()
 
         def keepalive_timeout(self) -> None:
             super().keepalive_timeout()
             self._bound_closing()
 
-        async def run_asgi(self) -> None:
-            await super().run_asgi()
+        def eof_received(self) -> None:
+            # The transport closes once its buffer has drained.
+            self._bound_closing()
+
+        def on_task_complete(self, task: asyncio.Task[None]) -> None:
+            # The application returned; uvicorn closed the transport unless it
+            # waits for the client's close frame.
+            super().on_task_complete(task)
             if self.transport.is_closing():
                 self._bound_closing()
 
-        def connection_lost(self, exc: Exception | None) -> None:
-            if self._abort_timer is not None:
-                self._abort_timer.cancel()
-                self._abort_timer = None
-            super().connection_lost(exc)
-
         def _bound_closing(self) -> asyncio.TimerHandle | None:
             """Abort the connection if it is still open ``close_timeout`` seconds after
-            the server began closing it; the timer that will (None once disconnected).
+            the server began closing it; the timer that will, if one is needed.
 
             asyncio's ``transport.close()`` waits for the send buffer to drain,
             and a close frame waits behind it: a client that stopped reading
             would hold the connection, its view and its buffer forever. Called
             wherever a close begins; again, it keeps the first deadline (uvicorn
             cancels its close timer when the client's close frame arrives,
-            although the buffer may still be full).
+            although the buffer may still be full). No timer for a transport
+            closing with nothing left to send: it is gone at once.
             """
-            if self.disconnected:
-                return None
+            transport = self.transport
+            if self.disconnected or (
+                transport.is_closing() and not transport.get_write_buffer_size()
+            ):
+                return None  # gone, or going now: nothing is left to send
             if self._closing_deadline is None:
                 self._closing_deadline = self.loop.time() + self.close_timeout
             timer = self._abort_timer
@@ -200,7 +209,7 @@ def websocket_protocol_class() -> Any:
 
         def _abort_unclosed(self) -> None:
             self._abort_timer = None
-            if not self.disconnected:
+            if not self.disconnected:  # else the timer merely outlived the connection
                 # A reset, as Twisted's abortConnection() sends: else the kernel
                 # goes on offering the buffered data to a client that reads none.
                 sock = self.transport.get_extra_info("socket")
@@ -261,6 +270,7 @@ def websocket_protocol_class() -> Any:
             self.close_sent = True
             self.transport.write(b"".join(self.conn.data_to_send()))
             self.transport.close()
+            self._bound_closing()
 
         def shutdown(self) -> None:
             code = self.shutdown_close_code
