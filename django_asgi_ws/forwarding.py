@@ -12,10 +12,12 @@ view's own handler (:func:`handler_while_idle`).
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from django_asgi_ws import frames
+from django_asgi_ws.broadcast.errors import SubscriberTooSlow
 from django_asgi_ws.broadcast.membership import Message
 from django_asgi_ws.status import CONNECTED
 
@@ -23,7 +25,7 @@ if TYPE_CHECKING:
     from django_asgi_ws.broadcast.listen import ClientAndGroups
     from django_asgi_ws.websocket import WebSocket
 
-__all__ = ["handler_while_idle", "send_message", "sender_while_idle"]
+__all__ = ["close_when_stalled", "handler_while_idle", "send_message", "sender_while_idle"]
 
 
 async def send_message(websocket: WebSocket, message: Message) -> None:
@@ -116,6 +118,25 @@ def handler_while_idle(
         return True
 
     return handle_now
+
+
+def close_when_stalled(websocket: WebSocket) -> Callable[[], object] | None:
+    """A ``Subscription.set_overflow_handler`` handler that closes the connection with
+    1013 at once if its client stopped reading.
+
+    A view sending to such a client waits for the socket's buffer to drain, and
+    an overflow under ``OVERFLOW = "close"`` only raises at the view's next
+    read, which that send holds back for as long as the client reads nothing.
+    The server closes it instead (see ``frames``): the view's send then raises
+    once the connection is gone, within ``WEBSOCKET_CLOSE_TIMEOUT``. A client
+    merely behind, whose socket still takes data, gets the usual next-read
+    close. None where the server offers no such close.
+    """
+    prepared = (websocket.scope.get("extensions") or {}).get(frames.EXTENSION) or {}
+    close_stalled: Callable[[int, str], bool] | None = prepared.get("close_stalled")
+    if close_stalled is None:
+        return None
+    return functools.partial(close_stalled, SubscriberTooSlow.code, SubscriberTooSlow.reason)
 
 
 def plain_text(message: Message) -> str:

@@ -11,6 +11,13 @@ no server offers it.
 
 The last text framed is kept, with its frame: the subscribers of a broadcast
 send the very same ``str`` object, so one frame serves them all.
+
+The same extension's ``close_stalled(code, reason)`` closes the connection at
+once if its client stopped reading (the socket's send buffer is full) and
+returns whether it did: the close frame goes out behind the buffer, the
+connection is reset after ``WEBSOCKET_CLOSE_TIMEOUT``, and a send waiting for
+the buffer to drain raises. For a subscription that overflows while its view
+waits in such a send (see ``forwarding.close_when_stalled``).
 """
 
 from __future__ import annotations

@@ -11,6 +11,8 @@ from typing import Any, ClassVar, Literal, get_args
 from django.core.exceptions import ImproperlyConfigured
 
 from django_asgi_ws import client_protocol as protocol
+from django_asgi_ws import forwarding
+from django_asgi_ws.broadcast.errors import SubscriberTooSlow
 from django_asgi_ws.broadcast.listen import ClientAndGroups
 from django_asgi_ws.broadcast.subscription import Message
 from django_asgi_ws.endings import ending_for
@@ -140,6 +142,7 @@ class WebSocketView(GroupsMixin):
         if type(self).on_group_message is GroupsMixin.on_group_message:
             direct = self._sender_while_idle(events)
         subscription.set_direct(direct or self._handler_while_idle(events))
+        subscription.set_overflow_handler(forwarding.close_when_stalled(websocket))
         try:
             while True:
                 event = await events.next()
@@ -147,8 +150,13 @@ class WebSocketView(GroupsMixin):
                     await self.on_group_message(websocket, event)
                 else:
                     await self._received(websocket, event)
+        except WebSocketDisconnect:
+            if subscription.overflowed:  # closed with 1013 while a send waited
+                raise SubscriberTooSlow(subscription.queue_size) from None
+            raise
         finally:
             subscription.set_direct(None)
+            subscription.set_overflow_handler(None)
             await events.aclose()
 
     async def _received(self, websocket: WebSocket, data: Any) -> None:

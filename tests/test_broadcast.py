@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from django_asgi_ws.broadcast import Backend, Message, SubscriberTooSlow, Subscription
+from django_asgi_ws.broadcast.options import OverflowPolicy
 from tests.broadcast_support import (
     BACKENDS,
     Backends,
@@ -344,6 +345,22 @@ async def test_a_slow_subscriber_under_close_is_told_to_try_again_later(
         with pytest.raises(SubscriberTooSlow):
             async for _ in subscription:
                 pass
+
+
+@pytest.mark.parametrize("overflow", ["close", "drop_oldest"])
+async def test_the_overflow_handler_is_called_once_when_the_queue_overflows_under_close(
+    backend: Backend, group: str, overflow: OverflowPolicy
+) -> None:
+    calls: list[bool] = []
+    async with backend.subscribe(group, queue_size=5, overflow=overflow) as subscription:
+        subscription.set_overflow_handler(lambda: calls.append(subscription.overflowed))
+        for number in range(8):
+            await backend.publish(group, number)
+        await eventually(lambda: subscription.dropped == 3 or subscription.overflowed)
+        await asyncio.sleep(0.05)  # anything after the overflow arrives too
+        # In the publisher's turn, once reads raise; never under drop_oldest.
+        assert calls == ([True] if overflow == "close" else [])
+        subscription.set_overflow_handler(None)
 
 
 async def test_a_cancelled_get_loses_no_message(backend: Backend, group: str) -> None:

@@ -3,7 +3,9 @@
 A client that stops reading leaves the server's send buffer full, and a close
 frame the server sends waits behind it: the connection must still be gone
 within WEBSOCKET_CLOSE_TIMEOUT (1 s in tests.settings_faults) of the close's
-start, aborted (the client sees a reset), and the view must end. A client that
+start, aborted (the client sees a reset), and the view must end. A view
+blocked in a send to such a client cannot read its subscription: the
+overflow of its queue (OVERFLOW = "close") must close it all the same. A client that
 sends its handshake one byte at a time must be dropped once
 WEBSOCKET_HANDSHAKE_TIMEOUT (1 s) has passed since it connected, however
 steadily the bytes come.
@@ -16,9 +18,11 @@ is read from the socket's TCP state, without reading.
 from __future__ import annotations
 
 import base64
+import json
 import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -151,6 +155,43 @@ def test_a_client_that_stopped_reading_does_not_hold_up_a_graceful_stop(
         assert time.monotonic() - stopped < CLOSE_TIMEOUT + MARGIN
         live.process.wait(timeout=CLOSE_TIMEOUT + MARGIN + 3)
         assert "send raised the disconnect" in live.log()
+
+
+def flood(live: LiveServer, room: str) -> None:
+    """Publish 400 messages of 50 kB to *room* from another connection: 20 MB."""
+    with connect(f"{live.url}/ws/flood/{room}/") as publisher:
+        publisher.send(json.dumps({"count": 400, "size": 50_000, "interval": 0.001}))
+        assert publisher.recv(timeout=60) == "done"
+
+
+@pytest.mark.parametrize(
+    "view",
+    [
+        pytest.param("room", id="WebSocketView"),
+        pytest.param("room-handler", id="its own on_group_message"),
+        pytest.param("room-relay", id="listen(forward=True)"),
+    ],
+)
+def test_a_subscriber_that_stopped_reading_is_closed_when_its_queue_overflows(
+    server: LiveServer, view: str
+) -> None:
+    """Its view waits in a send that the client never lets through while the room
+    floods it; the overflow (OVERFLOW = "close", 20 messages) closes the
+    connection with 1013 at once, and the close timeout resets it."""
+    room = f"stalled-{view}"
+    with stalled(server, f"/ws/{view}/{room}/") as client:
+        time.sleep(0.3)  # the view joins its room once it accepted
+        publisher = threading.Thread(target=flood, args=(server, room))
+        publisher.start()
+        try:
+            waited = client.seconds_until_reset()
+        finally:
+            publisher.join(60)
+    assert waited is not None, "still open after 15 s"
+    # 4 MB or so fill the buffers, 20 more messages the queue: well under a second.
+    assert waited < 0.3 + 1 + CLOSE_TIMEOUT + MARGIN
+    assert "too slow" in server.log()
+    assert_serving(server)
 
 
 def seconds_until_dropped(live: LiveServer, request: bytes, interval: float) -> float | None:

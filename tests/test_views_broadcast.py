@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.test import AsyncClient, Client, override_settings
 
-from django_asgi_ws import WebSocketDisconnect, broadcast
+from django_asgi_ws import WebSocketDisconnect, broadcast, frames
 from django_asgi_ws.test import WebSocketClient, WebSocketRefused
 from tests.broadcast_support import broadcast_setting, unique_group
 
@@ -232,6 +232,39 @@ async def test_a_view_too_slow_for_its_groups_closes_with_1013(client: WebSocket
                     received.append(await ws.receive_json())
         assert closed.value.code == 1013
         assert len(received) < 50
+    finally:
+        await broadcast.aclose()
+
+
+@override_settings(WEBSOCKET_BROADCAST={"QUEUE_SIZE": 5, "OVERFLOW": "close"})
+async def test_an_overflow_asks_the_server_to_close_a_client_that_stopped_reading(
+    client: WebSocketClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server's close_stalled (see frames) is offered the overflow at once; this
+    one says the client still reads, and the view closes at its next read."""
+    offered: list[tuple[int, str]] = []
+
+    def close_stalled(code: int, reason: str) -> bool:
+        offered.append((code, reason))
+        return False
+
+    build_scope = client._build_scope
+
+    def scope_with_the_extension(*args: Any) -> dict[str, Any]:
+        scope: dict[str, Any] = build_scope(*args)
+        scope["extensions"][frames.EXTENSION] = {"close_stalled": close_stalled}
+        return scope
+
+    monkeypatch.setattr(client, "_build_scope", scope_with_the_extension)
+    try:
+        async with client.connect("/ws/slow-reader/") as ws:
+            for number in range(50):
+                await broadcast.publish("firehose", number)
+            with pytest.raises(WebSocketDisconnect) as closed:
+                while True:
+                    await ws.receive_json()
+        assert closed.value.code == 1013
+        assert offered == [(1013, "Too slow to receive broadcast messages.")]
     finally:
         await broadcast.aclose()
 

@@ -15,7 +15,7 @@ import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from django_asgi_ws.broadcast.subscription import Message, Subscription
+from django_asgi_ws.broadcast.subscription import Message, SubscriberTooSlow, Subscription
 
 if TYPE_CHECKING:
     from django_asgi_ws.websocket import WebSocket
@@ -170,6 +170,7 @@ async def listen(
                 websocket, events, functools.partial(forwarding.send_message, websocket)
             )
         )
+    subscription.set_overflow_handler(forwarding.close_when_stalled(websocket))
     try:
         while True:
             event = await events.next()
@@ -178,8 +179,11 @@ async def listen(
             else:
                 yield event
     except WebSocketDisconnect:
+        if subscription.overflowed:  # closed with 1013 while a send waited
+            raise SubscriberTooSlow(subscription.queue_size) from None
         return
     finally:
         if forward:
             subscription.set_direct(None)
+        subscription.set_overflow_handler(None)
         await events.aclose()

@@ -78,6 +78,8 @@ class Subscription:
         # A reader that can take a message in the publisher's turn, when nothing
         # waits before it (see set_direct).
         self._direct: Callable[[Delivery], bool] | None = None
+        # Told of an overflow under overflow="close" (see set_overflow_handler).
+        self._on_overflow: Callable[[], object] | None = None
 
     def __repr__(self) -> str:
         groups = sorted(self._groups or self._initial)
@@ -296,6 +298,8 @@ class Subscription:
                 self._queue.clear()
                 self._wake()
                 self.backend.report_dropped(self, count)
+                if self._on_overflow is not None:
+                    self._on_overflow()
                 return
             self._queue.popleft()
             self.dropped += 1
@@ -313,6 +317,16 @@ class Subscription:
         idle: a fan-out then wakes no task per subscriber. None removes it.
         """
         self._direct = reader
+
+    def set_overflow_handler(self, handler: Callable[[], object] | None) -> None:
+        """Call *handler* in the publisher's turn when the queue overflows under
+        ``overflow="close"``, besides making the next read raise; None removes it.
+
+        For a consumer that may not read for a long time: a view waiting in a
+        send to a client that stopped reading, whose connection the handler
+        closes at once (see ``forwarding.close_when_stalled``).
+        """
+        self._on_overflow = handler
 
     def backend_closed(self) -> None:
         """End the iteration because the backend closed; called by the backend, not by views."""

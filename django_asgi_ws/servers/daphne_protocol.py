@@ -132,6 +132,14 @@ class WebSocketProtocol(DaphneWebSocketProtocol):  # type: ignore[misc]
         transport.write(frame)
         return True
 
+    def close_stalled(self, code: int, reason: str) -> bool:
+        """Close now, from outside the view, if the client stopped reading (the send
+        buffer is full); whether it did. See ``django_asgi_ws.frames``."""
+        if self._writable.is_set() or self.state != self.STATE_OPEN:
+            return False
+        self.sendCloseFrame(code=code, reasonUtf8=reason.encode(), isReply=False)
+        return True
+
     def onConnect(self, request: Any) -> Any:
         offers = request.headers.get("sec-websocket-protocol")
         if offers is not None and not offers.isascii():

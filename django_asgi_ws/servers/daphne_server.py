@@ -119,7 +119,10 @@ class Server(daphne.server.Server):  # type: ignore[misc]
         inbox = Inbox(protocol)
         scope.setdefault("asgi", {"version": "3.0"})
         extensions = scope.setdefault("extensions", {})
-        extensions[frames.EXTENSION] = {"write": protocol.write_prepared_frame}
+        extensions[frames.EXTENSION] = {
+            "write": protocol.write_prepared_frame,
+            "close_stalled": protocol.close_stalled,
+        }
         instance = self.application(
             scope=scope, receive=inbox.get, send=functools.partial(self.handle_reply, protocol)
         )

@@ -60,7 +60,10 @@ def websocket_protocol_class() -> Any:
             # task has not started yet.
             scope = getattr(self, "scope", None)
             if scope is not None:
-                scope["extensions"][frames.EXTENSION] = {"write": self._write_prepared_frame}
+                scope["extensions"][frames.EXTENSION] = {
+                    "write": self._write_prepared_frame,
+                    "close_stalled": self._close_stalled,
+                }
 
         def _write_prepared_frame(self, frame: bytes) -> bool:
             """Write a frame built by ``frames``, if the socket can take it as it is.
@@ -81,6 +84,19 @@ def websocket_protocol_class() -> Any:
             ):
                 return False
             self.transport.write(frame)
+            return True
+
+        def _close_stalled(self, code: int, reason: str) -> bool:
+            """Close now, from outside the view, if the client stopped reading (the
+            send buffer is full); whether it did. See ``frames``."""
+            if (
+                self.writable.is_set()
+                or self.disconnected
+                or self.conn.state is not State.OPEN
+                or self.transport.is_closing()
+            ):
+                return False
+            self._close(code, reason)
             return True
 
         def _receive_frame_between_fragments(self, frame: Any) -> None:
