@@ -8,6 +8,7 @@ production entry point (``uvicorn --ws ...``, gunicorn with our worker,
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -55,6 +56,21 @@ def test_the_serving_process_has_its_collector_set_up(server: tuple[str, LiveSer
         collector = json.loads(ws.recv(timeout=5))
     assert collector["threshold"] == 20_000
     assert collector["frozen"] > 10_000  # Django and the project, at least
+
+
+def test_a_websocket_does_not_keep_the_http_protocol_it_came_from(
+    server: tuple[str, LiveServer],
+) -> None:
+    """On uvicorn, our HTTP protocol's request timer stops when the connection upgrades."""
+    name, live = server
+    if "daphne" in name:
+        pytest.skip("daphne's HTTP protocol is daphne's own")
+    with contextlib.ExitStack() as sockets:
+        for _ in range(20):
+            sockets.enter_context(connect(live.url + "/ws/echo/"))
+        with connect(live.url + "/ws/http-protocols/") as probe:
+            alive = json.loads(probe.recv(timeout=5))
+    assert alive < 5  # not one per open websocket
 
 
 def test_echo_text_binary_and_empty_messages(server: tuple[str, LiveServer]) -> None:

@@ -12,6 +12,7 @@ chat_patterns = [
 urlpatterns = [
     path("ws/ping/", ws_views.ping, name="ping"),
     path("ws/collector/", ws_views.collector),
+    path("ws/http-protocols/", ws_views.http_protocols),
     path("ws/echo/", ws_views.echo, name="echo"),
     path("ws/describe/<int:number>/", ws_views.describe, name="describe"),
     path("ws/café/", ws_views.describe, name="cafe"),

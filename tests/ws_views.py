@@ -27,6 +27,19 @@ async def collector(websocket: WebSocket) -> None:
     await websocket.send_json({"threshold": gc.get_threshold()[0], "frozen": gc.get_freeze_count()})
 
 
+async def http_protocols(websocket: WebSocket) -> None:
+    """How many of our uvicorn HTTP protocol objects are alive in the serving process."""
+    await websocket.accept()
+    gc.collect()
+    alive = [
+        found
+        for found in gc.get_objects()
+        if type(found).__name__ == "HTTPProtocol"
+        and type(found).__module__.startswith("django_asgi_ws.servers")
+    ]
+    await websocket.send_json(len(alive))
+
+
 async def echo(websocket: WebSocket) -> None:
     await websocket.accept()
     while True:

@@ -48,9 +48,20 @@ def http_protocol_class(request_timeout: Callable[[], float | None]) -> Any:
                 self._request_timer = self.loop.call_later(timeout, self._request_timed_out)
 
         def connection_lost(self, exc: Exception | None) -> None:
+            self._cancel_request_timer()
+            super().connection_lost(exc)
+
+        def handle_websocket_upgrade(self, *args: Any) -> None:
+            # The websocket protocol takes the connection over, and this one never
+            # hears of it again: a timer left running would keep it alive (some
+            # 5 KiB per socket) for the whole timeout after every handshake.
+            self._cancel_request_timer()
+            super().handle_websocket_upgrade(*args)
+
+        def _cancel_request_timer(self) -> None:
             if self._request_timer is not None:
                 self._request_timer.cancel()
-            super().connection_lost(exc)
+                self._request_timer = None
 
         def _request_timed_out(self) -> None:
             # A request under way (self.cycle) or a websocket it became is left alone.
