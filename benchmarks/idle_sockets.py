@@ -40,12 +40,13 @@ import resource
 import signal
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from fanout_proc import sockets_per_process, wait_for_workers
+from fanout_proc import collector_totals, sockets_per_process, wait_for_workers
 from idle_fleet import clients, rss_kib, server, sources
 from loadgen import raise_open_files_limit
 from serving import cores, free_port
@@ -90,9 +91,14 @@ def measure_single(args: argparse.Namespace, key: str, pins: tuple[list[str], li
     per_client = args.per_client
     result: dict[str, Any] = {"counts": {}}
     command = [*server_pin, *server_command(kind, app, port, entry)]
-    with server(key, command, port, settings, {}) as process:
+    # Ours times its collector (site/gc_pauses.py, imported by asgi_ours), asked by
+    # SIGUSR1; bare does not, and would die of the signal.
+    gc_path = str(Path(tempfile.gettempdir()) / f"idle-gc-{port}.json") if settings else ""
+    env = {"FANOUT_GC_FILE": gc_path} if gc_path else {}
+    with server(key, command, port, settings, env) as process:
         warm_up(client_pin, url, 200)
         result["base_kib"] = base = rss_kib(process.pid)
+        timed = gc_path and collector_totals(process.pid, gc_path)  # the longest counts from here
         fleet_sources = sources(math.ceil(max(args.counts) / per_client))
         with clients(client_pin, url, fleet_sources, args.concurrency) as fleet:
             opened = 0
@@ -100,16 +106,22 @@ def measure_single(args: argparse.Namespace, key: str, pins: tuple[list[str], li
                 stage = fleet.open(count, timeout=args.timeout)
                 time.sleep(args.settle)
                 rss = rss_kib(process.pid)
+                collector = collector_totals(process.pid, gc_path) if timed else None
                 stage.update(
+                    gc_longest_s=collector["longest"] if collector else None,
                     rss_kib=rss,
                     per_socket_kib=(rss - base) / max(stage["open"], 1),
                     opens_per_s=(stage["open"] - opened) / stage["seconds"],
                 )
                 opened = stage["open"]
                 result["counts"][str(count)] = stage
+                if collector:
+                    log(f"{key:20} longest collection {collector['longest'] * 1000:.0f} ms")
                 log(f"{key:20} {stage['open']:>7,} open  {stage['per_socket_kib']:6.1f} KiB/socket"
                     f"  {stage['opens_per_s']:7,.0f} opens/s  {stage['errors']} errors"
                     + (f" ({stage['first_error']})" if stage["first_error"] else ""))  # fmt: skip
+    if gc_path:
+        Path(gc_path).unlink(missing_ok=True)
     return result
 
 
@@ -169,8 +181,9 @@ def broadcast_figures(answers: list[dict[str, Any]], open_count: int) -> dict[st
 
 
 def single_table(results: dict[str, Any], counts: list[int]) -> list[str]:
-    lines = ["| target | open | server RSS MiB | KiB per socket | vs bare | opens/s | errors |",
-             "|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    lines = ["| target | open | server RSS MiB | KiB per socket | vs bare | opens/s "
+             "| longest GC pause | errors |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     for key, result in results.items():
         bare = results.get(f"bare-{TARGETS[key][0]}")
         for count in map(str, counts):
@@ -180,8 +193,11 @@ def single_table(results: dict[str, Any], counts: list[int]) -> list[str]:
             mine = row["per_socket_kib"]
             theirs = bare["counts"][count]["per_socket_kib"] if bare else None
             vs = f"{mine / theirs:.2f}x" if theirs and key.startswith("ours") else "-"
+            pause = row.get("gc_longest_s")
+            pause_text = "-" if pause is None else f"{pause * 1000:,.0f} ms"
             lines.append(f"| {key} | {row['open']:,} | {row['rss_kib'] / 1024:,.0f} | {mine:.1f} "
-                         f"| {vs} | {row['opens_per_s']:,.0f} | {row['errors']} |")  # fmt: skip
+                         f"| {vs} | {row['opens_per_s']:,.0f} | {pause_text} "
+                         f"| {row['errors']} |")  # fmt: skip
     return lines
 
 
