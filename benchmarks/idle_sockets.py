@@ -109,6 +109,7 @@ def measure_single(args: argparse.Namespace, key: str, pins: tuple[list[str], li
                 collector = collector_totals(process.pid, gc_path) if timed else None
                 stage.update(
                     gc_longest_s=collector["longest"] if collector else None,
+                    gc_collections=collector["collections"] if collector else None,
                     rss_kib=rss,
                     per_socket_kib=(rss - base) / max(stage["open"], 1),
                     opens_per_s=(stage["open"] - opened) / stage["seconds"],
@@ -116,7 +117,10 @@ def measure_single(args: argparse.Namespace, key: str, pins: tuple[list[str], li
                 opened = stage["open"]
                 result["counts"][str(count)] = stage
                 if collector:
-                    log(f"{key:20} longest collection {collector['longest'] * 1000:.0f} ms")
+                    log(
+                        f"{key:20} longest collection {collector['longest'] * 1000:.0f} ms,"
+                        f" collections per generation so far {collector['collections']}"
+                    )
                 log(f"{key:20} {stage['open']:>7,} open  {stage['per_socket_kib']:6.1f} KiB/socket"
                     f"  {stage['opens_per_s']:7,.0f} opens/s  {stage['errors']} errors"
                     + (f" ({stage['first_error']})" if stage["first_error"] else ""))  # fmt: skip
