@@ -274,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     raise_open_files_limit()  # the servers and clients inherit it
     signal.signal(signal.SIGALRM, on_alarm)
     signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started ignoring it
     signal.alarm(args.timeout)
     pins = cores()
     started = time.monotonic()
@@ -292,19 +293,21 @@ def main(argv: list[str] | None = None) -> int:
                 except (RuntimeError, OSError) as exc:
                     failures += 1
                     log(f"{key} FAILED: {exc}")
-            lines += [*single_table(document["single"], args.counts), ""]
         if "workers" in args.parts:
             try:
                 document["workers"] = measure_workers(args, pins)
-                lines += workers_table(document["workers"])
             except (RuntimeError, OSError) as exc:
                 failures += 1
                 log(f"workers FAILED: {exc}")
     except (TimedOut, KeyboardInterrupt) as exc:
-        log(f"stopped: {exc or 'interrupted'}")
+        log(f"stopped: {str(exc) or 'interrupted'}; what was measured follows")
         failures += 1
     finally:
         signal.alarm(0)
+    if document["single"]:
+        lines += [*single_table(document["single"], args.counts), ""]
+    if document["workers"]:
+        lines += workers_table(document["workers"])
     print("\n" + "\n".join(lines))
     print(f"\nin {time.monotonic() - started:.1f} s")
     if args.json:
