@@ -10,9 +10,11 @@ address 127.0.0.2, 127.0.0.3, ...) to the other:
   ``benchsite.asgi_ours`` (a view that accepts and waits for a message)
   through the uvicorn and daphne entry points, and on a raw ASGI app
   (``site/bare_echo.py``, which accepts and waits too) on plain uvicorn and
-  daphne. A fresh, warmed-up server per target; at each count, the growth of
-  its resident memory per socket since the warmed-up baseline, the ratio to
-  bare on the same server at the same count, and the opens per second.
+  daphne, and through the uvicorn entry point (``bare-uvicorn-entry``: what
+  the entry point's protocols cost alone). A fresh, warmed-up server per
+  target; at each count, the growth of its resident memory per socket since
+  the warmed-up baseline, the ratio to bare on the same server at the same
+  count, and the opens per second.
 - ``workers``: the uvicorn entry point with ``--workers N`` (N such that each
   worker stays well under its file limit), the Redis broadcast backend
   (``benchsite.settings_fanout``, ``FANOUT_LAYER=redis``), ``--total`` idle
@@ -55,9 +57,12 @@ MARGIN = 1000  # files a server keeps for itself: its listening socket, Redis, i
 ENTRY = "django_asgi_ws.servers"
 OURS = ("benchsite.asgi_ours:application", "benchsite.settings_ours", "/ws/echo/")
 BARE = ("bare_echo:app", None, "/ws/echo/")
+# The entry point reads the project's settings, even to serve a raw application.
+BARE_ENTRY = ("bare_echo:app", "benchsite.settings_ours", "/ws/echo/")
 TARGETS = {  # key: (server, stack, entry point?)
     "bare-uvicorn": ("uvicorn", BARE, False),
     "ours-uvicorn-entry": ("uvicorn", OURS, True),
+    "bare-uvicorn-entry": ("uvicorn", BARE_ENTRY, True),
     "bare-daphne": ("daphne", BARE, False),
     "ours-daphne-entry": ("daphne", OURS, True),
 }
@@ -83,7 +88,9 @@ def warm_up(pin: list[str], url: str, count: int) -> None:
     time.sleep(1.0)
 
 
-def measure_single(args: argparse.Namespace, key: str, pins: tuple[list[str], list[str]]) -> dict:
+def measure_single(
+    args: argparse.Namespace, key: str, pins: tuple[list[str], list[str]]
+) -> dict[str, Any]:
     kind, (app, settings, path), entry = TARGETS[key]
     server_pin, client_pin = pins
     port = free_port()
@@ -93,12 +100,14 @@ def measure_single(args: argparse.Namespace, key: str, pins: tuple[list[str], li
     command = [*server_pin, *server_command(kind, app, port, entry)]
     # Ours times its collector (site/gc_pauses.py, imported by asgi_ours), asked by
     # SIGUSR1; bare does not, and would die of the signal.
-    gc_path = str(Path(tempfile.gettempdir()) / f"idle-gc-{port}.json") if settings else ""
+    timed = app == OURS[0]
+    gc_path = str(Path(tempfile.gettempdir()) / f"idle-gc-{port}.json") if timed else ""
     env = {"FANOUT_GC_FILE": gc_path} if gc_path else {}
     with server(key, command, port, settings, env) as process:
         warm_up(client_pin, url, 200)
         result["base_kib"] = base = rss_kib(process.pid)
-        timed = gc_path and collector_totals(process.pid, gc_path)  # the longest counts from here
+        if timed:  # the longest pause counts from here
+            timed = collector_totals(process.pid, gc_path) is not None
         fleet_sources = sources(math.ceil(max(args.counts) / per_client))
         with clients(client_pin, url, fleet_sources, args.concurrency) as fleet:
             opened = 0
@@ -129,7 +138,7 @@ def measure_single(args: argparse.Namespace, key: str, pins: tuple[list[str], li
     return result
 
 
-def measure_workers(args: argparse.Namespace, pins: tuple[list[str], list[str]]) -> dict:
+def measure_workers(args: argparse.Namespace, pins: tuple[list[str], list[str]]) -> dict[str, Any]:
     server_pin, client_pin = pins
     port = free_port()
     app, _, _ = OURS
@@ -189,14 +198,15 @@ def single_table(results: dict[str, Any], counts: list[int]) -> list[str]:
              "| longest GC pause | errors |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     for key, result in results.items():
-        bare = results.get(f"bare-{TARGETS[key][0]}")
+        reference = f"bare-{TARGETS[key][0]}"  # plain uvicorn or daphne
+        bare = results.get(reference) if key != reference else None
         for count in map(str, counts):
             row = result["counts"].get(count)
             if row is None:
                 continue
             mine = row["per_socket_kib"]
-            theirs = bare["counts"][count]["per_socket_kib"] if bare else None
-            vs = f"{mine / theirs:.2f}x" if theirs and key.startswith("ours") else "-"
+            theirs = bare["counts"].get(count, {}).get("per_socket_kib") if bare else None
+            vs = f"{mine / theirs:.2f}x" if theirs else "-"
             pause = row.get("gc_longest_s")
             pause_text = "-" if pause is None else f"{pause * 1000:,.0f} ms"
             lines.append(f"| {key} | {row['open']:,} | {row['rss_kib'] / 1024:,.0f} | {mine:.1f} "
