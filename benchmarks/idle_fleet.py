@@ -73,6 +73,8 @@ def server(
         yield process
     finally:
         stop_group(process, grace=15)
+        if extra_env.get("FANOUT_GC_FILE"):  # site/gc_pauses.py's, if it wrote one
+            Path(extra_env["FANOUT_GC_FILE"]).unlink(missing_ok=True)
         if log_path.stat().st_size:
             print(f"{name}: the server wrote to {log_path}", file=sys.stderr, flush=True)
         else:

@@ -133,8 +133,6 @@ def measure_single(
                 log(f"{key:20} {stage['open']:>7,} open  {stage['per_socket_kib']:6.1f} KiB/socket"
                     f"  {stage['opens_per_s']:7,.0f} opens/s  {stage['errors']} errors"
                     + (f" ({stage['first_error']})" if stage["first_error"] else ""))  # fmt: skip
-    if gc_path:
-        Path(gc_path).unlink(missing_ok=True)
     return result
 
 
