@@ -47,11 +47,6 @@ class ClientAndGroups:
         # finish cleanly there (see hand_over): next() finishes it first.
         self._handed_over: asyncio.Future[Any] | None = None
 
-    @property
-    def handling(self) -> bool:
-        """Whether a message handed over with :meth:`hand_over` is not finished yet."""
-        return self._handed_over is not None
-
     def hand_over(self, handling: asyncio.Future[Any]) -> None:
         """Have the reader finish *handling* before anything else, raising what it raised.
 
